@@ -277,10 +277,12 @@ impl AdamW {
     pub fn update(&mut self, loss: &Tensor) -> candle_core::Result<f64> {
         let grads = loss.backward()?;
         let mut sq = 0f64;
+        // Detached: candle leaves the gradients of variables attached to the forward graph, and
+        // moments computed from them would keep every past batch's graph alive (24 GB OOM).
         let gs: Vec<Option<Tensor>> = self
             .vars
             .iter()
-            .map(|(_, var)| grads.get(var.as_tensor()).cloned())
+            .map(|(_, var)| grads.get(var.as_tensor()).map(|g| g.detach()))
             .collect();
         for g in gs.iter().flatten() {
             sq += g
