@@ -75,40 +75,54 @@ pub mod avx2 {
 
     /// `out[j] += Σ_k v[k] · wt[k·n + j]` for `j` in `0..n8`, `n8 = out.len()` rounded down to
     /// 8 (the caller finishes the rest). Tiles of 64 columns keep 8 accumulators in registers.
+    /// Pointers advance with `wrapping_add` (the bounds are asserted once up front), so debug
+    /// builds carry no per-iteration precondition checks in the inner loop.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matvec(wt: &[f32], v: &[f32], out: &mut [f32]) -> usize {
         let n = out.len();
         assert!(wt.len() >= v.len() * n);
-        let (w, o) = (wt.as_ptr(), out.as_mut_ptr());
+        let o = out.as_mut_ptr();
         let mut j = 0;
         while j + 64 <= n {
-            let mut a = [_mm256_setzero_ps(); 8];
-            for (i, acc) in a.iter_mut().enumerate() {
-                *acc = _mm256_loadu_ps(o.add(j + 8 * i));
-            }
-            for (k, &vk) in v.iter().enumerate() {
+            let mut a0 = _mm256_loadu_ps(o.wrapping_add(j));
+            let mut a1 = _mm256_loadu_ps(o.wrapping_add(j + 8));
+            let mut a2 = _mm256_loadu_ps(o.wrapping_add(j + 16));
+            let mut a3 = _mm256_loadu_ps(o.wrapping_add(j + 24));
+            let mut a4 = _mm256_loadu_ps(o.wrapping_add(j + 32));
+            let mut a5 = _mm256_loadu_ps(o.wrapping_add(j + 40));
+            let mut a6 = _mm256_loadu_ps(o.wrapping_add(j + 48));
+            let mut a7 = _mm256_loadu_ps(o.wrapping_add(j + 56));
+            let mut row = wt.as_ptr().wrapping_add(j);
+            for &vk in v {
                 let b = _mm256_set1_ps(vk);
-                let row = w.add(k * n + j);
-                a[0] = _mm256_fmadd_ps(b, _mm256_loadu_ps(row), a[0]);
-                a[1] = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.add(8)), a[1]);
-                a[2] = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.add(16)), a[2]);
-                a[3] = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.add(24)), a[3]);
-                a[4] = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.add(32)), a[4]);
-                a[5] = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.add(40)), a[5]);
-                a[6] = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.add(48)), a[6]);
-                a[7] = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.add(56)), a[7]);
+                a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(row), a0);
+                a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.wrapping_add(8)), a1);
+                a2 = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.wrapping_add(16)), a2);
+                a3 = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.wrapping_add(24)), a3);
+                a4 = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.wrapping_add(32)), a4);
+                a5 = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.wrapping_add(40)), a5);
+                a6 = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.wrapping_add(48)), a6);
+                a7 = _mm256_fmadd_ps(b, _mm256_loadu_ps(row.wrapping_add(56)), a7);
+                row = row.wrapping_add(n);
             }
-            for (i, acc) in a.iter().enumerate() {
-                _mm256_storeu_ps(o.add(j + 8 * i), *acc);
-            }
+            _mm256_storeu_ps(o.wrapping_add(j), a0);
+            _mm256_storeu_ps(o.wrapping_add(j + 8), a1);
+            _mm256_storeu_ps(o.wrapping_add(j + 16), a2);
+            _mm256_storeu_ps(o.wrapping_add(j + 24), a3);
+            _mm256_storeu_ps(o.wrapping_add(j + 32), a4);
+            _mm256_storeu_ps(o.wrapping_add(j + 40), a5);
+            _mm256_storeu_ps(o.wrapping_add(j + 48), a6);
+            _mm256_storeu_ps(o.wrapping_add(j + 56), a7);
             j += 64;
         }
         while j + 8 <= n {
-            let mut acc = _mm256_loadu_ps(o.add(j));
-            for (k, &vk) in v.iter().enumerate() {
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(vk), _mm256_loadu_ps(w.add(k * n + j)), acc);
+            let mut acc = _mm256_loadu_ps(o.wrapping_add(j));
+            let mut row = wt.as_ptr().wrapping_add(j);
+            for &vk in v {
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(vk), _mm256_loadu_ps(row), acc);
+                row = row.wrapping_add(n);
             }
-            _mm256_storeu_ps(o.add(j), acc);
+            _mm256_storeu_ps(o.wrapping_add(j), acc);
             j += 8;
         }
         j
