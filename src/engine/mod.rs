@@ -311,10 +311,16 @@ impl<E: Copy> Engine<E> {
                         // Inference came back after the wanted start: the next quantize point.
                         time.next_multiple(time.pos, phrase.quantize_beats, time.bar_anchor)
                     };
-                    *end_all = true;
                     let id = phrase.request_id;
-                    if let Some(old) = self.playback.install(phrase, start, time) {
-                        link.notify(Notice::Free(old));
+                    if !restored && self.playback.can_follow(start, time) {
+                        // Continuous mode: the next phrase follows the one playing, uncut.
+                        self.playback.follow(phrase, start);
+                    } else {
+                        // A new phrase replaces the old one: end its notes first.
+                        *end_all = true;
+                        if let Some(old) = self.playback.install(phrase, start, time) {
+                            link.notify(Notice::Free(old));
+                        }
                     }
                     if !restored {
                         link.notify(Notice::Scheduled {
@@ -568,3 +574,6 @@ fn _assert_send<E: Copy + Send>() {
     is_send::<Engine<E>>();
     is_send::<Box<Phrase>>();
 }
+
+#[cfg(test)]
+mod tests;

@@ -85,6 +85,10 @@ pub struct Playback {
     pub start: f64,
     /// Next event to play.
     cursor: usize,
+    /// A phrase to follow the current one seamlessly (Continuous mode), with its start.
+    next: Option<(Box<Phrase>, f64)>,
+    /// A phrase finished this block, for the engine to hand back for freeing.
+    pub finished: Option<Box<Phrase>>,
 }
 
 impl Playback {
@@ -98,7 +102,24 @@ impl Playback {
         let old = self.phrase.replace(phrase);
         self.start = start;
         self.seek(time);
+        if let Some((next, _)) = self.next.take() {
+            self.finished = Some(next);
+        }
         old
+    }
+
+    /// Whether a phrase starting at `start` can follow the current one without cutting it.
+    pub fn can_follow(&self, start: f64, time: &BlockTime) -> bool {
+        self.next.is_none()
+            && self.is_playing(time)
+            && self.phrase.as_ref().is_some_and(|p| {
+                p.timeline == time.timeline && start >= self.start + p.length_beats - 1e-9
+            })
+    }
+
+    /// Queues a phrase to start when the current one has played out (see [`Self::can_follow`]).
+    pub fn follow(&mut self, phrase: Box<Phrase>, start: f64) {
+        self.next = Some((phrase, start));
     }
 
     /// After a jump: continue with the first event the playhead has not passed. Notes the
@@ -118,6 +139,9 @@ impl Playback {
         if let Some(p) = &self.phrase {
             self.cursor = p.events.len();
         }
+        if let Some((next, _)) = self.next.take() {
+            self.finished = Some(next);
+        }
     }
 
     pub fn is_playing(&self, time: &BlockTime) -> bool {
@@ -129,6 +153,9 @@ impl Playback {
 
     /// Beat where the phrase ends, if there is one on this timeline.
     pub fn end_on(&self, time: &BlockTime) -> Option<f64> {
+        if let Some((next, start)) = &self.next {
+            return Some(start + next.length_beats);
+        }
         self.phrase
             .as_ref()
             .filter(|p| p.timeline == time.timeline)
@@ -144,15 +171,37 @@ impl Playback {
         max: usize,
         mut emit: impl FnMut(NoteOut),
     ) {
+        let mut emitted = 0;
+        self.schedule_current(time, sounding, max, &mut emitted, &mut emit);
+        let done = self
+            .phrase
+            .as_ref()
+            .is_some_and(|p| self.cursor >= p.events.len());
+        if done && self.next.is_some() {
+            let (next, start) = self.next.take().expect("checked");
+            self.finished = self.phrase.replace(next);
+            self.start = start;
+            self.seek(time);
+            self.schedule_current(time, sounding, max, &mut emitted, &mut emit);
+        }
+    }
+
+    fn schedule_current(
+        &mut self,
+        time: &BlockTime,
+        sounding: &mut Sounding,
+        max: usize,
+        emitted: &mut usize,
+        emit: &mut impl FnMut(NoteOut),
+    ) {
         let Some(phrase) = &self.phrase else { return };
         if phrase.timeline != time.timeline {
             return;
         }
         let channel = phrase.channel;
-        let mut emitted = 0;
         while let Some(event) = phrase.events.get(self.cursor) {
             let offset = time.offset_of(self.start + event.beat);
-            if offset >= time.frames as f64 || emitted + 2 > max {
+            if offset >= time.frames as f64 || *emitted + 2 > max {
                 break;
             }
             let timing = offset.max(0.0) as u32;
@@ -165,7 +214,7 @@ impl Playback {
                         pitch: event.pitch,
                         velocity: 0,
                     });
-                    emitted += 1;
+                    *emitted += 1;
                 }
                 emit(NoteOut {
                     timing,
@@ -175,7 +224,7 @@ impl Playback {
                     velocity: event.velocity,
                 });
                 sounding.set(channel, event.pitch, true);
-                emitted += 1;
+                *emitted += 1;
             } else if sounding.contains(channel, event.pitch) {
                 emit(NoteOut {
                     timing,
@@ -185,7 +234,7 @@ impl Playback {
                     velocity: 0,
                 });
                 sounding.set(channel, event.pitch, false);
-                emitted += 1;
+                *emitted += 1;
             }
             self.cursor += 1;
         }
