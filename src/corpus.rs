@@ -29,7 +29,8 @@ pub fn find_midi_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            collect_dir(path, &mut files).map_err(|e| format!("{}: cannot list folder: {e}", path.display()))?;
+            collect_dir(path, &mut files)
+                .map_err(|e| format!("{}: cannot list folder: {e}", path.display()))?;
         } else if path.is_file() {
             files.push(path.clone());
         } else {
@@ -62,11 +63,20 @@ fn is_midi_name(path: &Path) -> bool {
 /// Reads one file onto the grid.
 pub fn read_piece(path: &Path, grid: Grid, options: ReadOptions) -> Result<Piece, MidiError> {
     let song = midi::read_file(path, options)?;
-    Ok(Piece { path: path.to_owned(), notes: song.notes.len(), roll: notes_to_roll(&song.notes, grid) })
+    Ok(Piece {
+        path: path.to_owned(),
+        notes: song.notes.len(),
+        roll: notes_to_roll(&song.notes, grid),
+    })
 }
 
 /// Reads every file; `progress` is called after each one.
-pub fn scan(files: &[PathBuf], grid: Grid, options: ReadOptions, mut progress: impl FnMut(&Path)) -> Scan {
+pub fn scan(
+    files: &[PathBuf],
+    grid: Grid,
+    options: ReadOptions,
+    mut progress: impl FnMut(&Path),
+) -> Scan {
     let mut result = Scan::default();
     for path in files {
         match read_piece(path, grid, options) {

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "continuo", version, about = "Continues what you play, with a network trained on classical piano music")]
+#[command(
+    name = "continuo",
+    version,
+    about = "Continues what you play, with a network trained on classical piano music"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

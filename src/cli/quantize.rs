@@ -27,12 +27,34 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    let song = midi::read_file(&args.input, ReadOptions { sustain_pedal: !args.no_sustain }).map_err(|e| e.to_string())?;
-    let grid = Grid { steps_per_beat: args.steps_per_beat, onsets: !args.no_onsets };
+    let song = midi::read_file(
+        &args.input,
+        ReadOptions {
+            sustain_pedal: !args.no_sustain,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let grid = Grid {
+        steps_per_beat: args.steps_per_beat,
+        onsets: !args.no_onsets,
+    };
     let roll = notes_to_roll(&song.notes, grid);
     let notes = roll_to_notes(&roll.steps, grid, 0.0, args.velocity);
-    let options = WriteOptions { format: SmfFormat::MultiTrack, tempo_bpm: song.tempo_bpm, time_signature: song.time_signature, channel: 0 };
-    midi::write_file(&args.output, &notes, &options).map_err(|e| format!("{}: cannot write: {e}", args.output.display()))?;
-    println!("{}: {} notes in, {} steps, {} notes out -> {}", args.input.display(), song.notes.len(), roll.steps.len(), notes.len(), args.output.display());
+    let options = WriteOptions {
+        format: SmfFormat::MultiTrack,
+        tempo_bpm: song.tempo_bpm,
+        time_signature: song.time_signature,
+        channel: 0,
+    };
+    midi::write_file(&args.output, &notes, &options)
+        .map_err(|e| format!("{}: cannot write: {e}", args.output.display()))?;
+    println!(
+        "{}: {} notes in, {} steps, {} notes out -> {}",
+        args.input.display(),
+        song.notes.len(),
+        roll.steps.len(),
+        notes.len(),
+        args.output.display()
+    );
     Ok(())
 }

@@ -28,7 +28,9 @@ pub struct ReadOptions {
 
 impl Default for ReadOptions {
     fn default() -> Self {
-        Self { sustain_pedal: true }
+        Self {
+            sustain_pedal: true,
+        }
     }
 }
 
@@ -54,10 +56,16 @@ pub enum MidiError {
         source: std::io::Error,
     },
     #[error("{path}: file is {size} bytes, more than the {max} a MIDI file may have here")]
-    TooLarge { path: PathBuf, size: u64, max: usize },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        max: usize,
+    },
     #[error("{path}: not a valid Standard MIDI File: {reason}")]
     Malformed { path: PathBuf, reason: String },
-    #[error("{path}: uses SMPTE time code division; only ticks-per-quarter-note files have a beat grid")]
+    #[error(
+        "{path}: uses SMPTE time code division; only ticks-per-quarter-note files have a beat grid"
+    )]
     Smpte { path: PathBuf },
     #[error("{path}: the header says 0 ticks per quarter note")]
     ZeroDivision { path: PathBuf },
@@ -78,20 +86,37 @@ impl MidiError {
 /// Reads and parses one file.
 pub fn read_file(path: &Path, options: ReadOptions) -> Result<Song, MidiError> {
     let size = std::fs::metadata(path)
-        .map_err(|source| MidiError::Io { path: path.to_owned(), source })?
+        .map_err(|source| MidiError::Io {
+            path: path.to_owned(),
+            source,
+        })?
         .len();
     if size > MAX_FILE_BYTES as u64 {
-        return Err(MidiError::TooLarge { path: path.to_owned(), size, max: MAX_FILE_BYTES });
+        return Err(MidiError::TooLarge {
+            path: path.to_owned(),
+            size,
+            max: MAX_FILE_BYTES,
+        });
     }
-    let bytes = std::fs::read(path).map_err(|source| MidiError::Io { path: path.to_owned(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| MidiError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     read_smf(&bytes, path, options)
 }
 
 /// Parses SMF bytes; `path` only names the source in errors.
 pub fn read_smf(bytes: &[u8], path: &Path, options: ReadOptions) -> Result<Song, MidiError> {
-    let malformed = |reason: String| MidiError::Malformed { path: path.to_owned(), reason };
+    let malformed = |reason: String| MidiError::Malformed {
+        path: path.to_owned(),
+        reason,
+    };
     if bytes.len() > MAX_FILE_BYTES {
-        return Err(MidiError::TooLarge { path: path.to_owned(), size: bytes.len() as u64, max: MAX_FILE_BYTES });
+        return Err(MidiError::TooLarge {
+            path: path.to_owned(),
+            size: bytes.len() as u64,
+            max: MAX_FILE_BYTES,
+        });
     }
     if bytes.len() < 14 || &bytes[0..4] != b"MThd" {
         return Err(malformed("no MThd header chunk at the start".into()));
@@ -100,20 +125,63 @@ pub fn read_smf(bytes: &[u8], path: &Path, options: ReadOptions) -> Result<Song,
     // their own message (midly reports a zero division as a generic error).
     let division = u16::from_be_bytes([bytes[12], bytes[13]]);
     if division & 0x8000 != 0 {
-        return Err(MidiError::Smpte { path: path.to_owned() });
+        return Err(MidiError::Smpte {
+            path: path.to_owned(),
+        });
     }
     if division == 0 {
-        return Err(MidiError::ZeroDivision { path: path.to_owned() });
+        return Err(MidiError::ZeroDivision {
+            path: path.to_owned(),
+        });
     }
+    check_chunks(bytes).map_err(malformed)?;
     let smf = Smf::parse(bytes).map_err(|e| malformed(describe_midly_error(&e)))?;
     let ticks_per_beat = match smf.header.timing {
         Timing::Metrical(t) => t.as_int() as f64,
-        Timing::Timecode(..) => return Err(MidiError::Smpte { path: path.to_owned() }),
+        Timing::Timecode(..) => {
+            return Err(MidiError::Smpte {
+                path: path.to_owned(),
+            })
+        }
     };
     if smf.tracks.iter().map(|t| t.len()).sum::<usize>() > MAX_TRACK_EVENTS {
         return Err(malformed(format!("more than {MAX_TRACK_EVENTS} events")));
     }
     Ok(collect_notes(&smf, ticks_per_beat, options))
+}
+
+/// Walks the chunk headers. midly is lenient and would read a truncated track as a short one; a
+/// file cut off in the middle should be reported, not half-learned.
+fn check_chunks(bytes: &[u8]) -> Result<(), String> {
+    let header_len = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+    if header_len < 6 || header_len > bytes.len() - 8 {
+        return Err(format!("header chunk declares {header_len} bytes"));
+    }
+    let declared_tracks = u16::from_be_bytes([bytes[10], bytes[11]]) as usize;
+    let mut at = 8 + header_len;
+    let mut tracks = 0;
+    while at < bytes.len() {
+        if bytes.len() - at < 8 {
+            return Err(format!("truncated chunk header at byte {at}"));
+        }
+        let len = u32::from_be_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+            as usize;
+        let remaining = bytes.len() - at - 8;
+        if len > remaining {
+            let kind = String::from_utf8_lossy(&bytes[at..at + 4]).into_owned();
+            return Err(format!("truncated chunk: {kind:?} at byte {at} declares {len} bytes but only {remaining} remain"));
+        }
+        if &bytes[at..at + 4] == b"MTrk" {
+            tracks += 1;
+        }
+        at += 8 + len;
+    }
+    if tracks < declared_tracks {
+        return Err(format!(
+            "truncated: the header announces {declared_tracks} tracks but the file holds {tracks}"
+        ));
+    }
+    Ok(())
 }
 
 fn describe_midly_error(e: &midly::Error) -> String {
@@ -145,7 +213,11 @@ struct ChannelState {
 
 impl ChannelState {
     fn new() -> Self {
-        Self { sounding: [None; 128], held_by_pedal: [None; 128], pedal_down: false }
+        Self {
+            sounding: [None; 128],
+            held_by_pedal: [None; 128],
+            pedal_down: false,
+        }
     }
 }
 
@@ -167,7 +239,10 @@ impl NoteCollector {
 }
 
 fn collect_notes(smf: &Smf, ticks_per_beat: f64, options: ReadOptions) -> Song {
-    let mut collector = NoteCollector { ticks_per_beat, notes: Vec::new() };
+    let mut collector = NoteCollector {
+        ticks_per_beat,
+        notes: Vec::new(),
+    };
     let mut tempo_bpm = None;
     let mut time_signature = None;
     let mut track_start = 0u64;
@@ -175,7 +250,11 @@ fn collect_notes(smf: &Smf, ticks_per_beat: f64, options: ReadOptions) -> Song {
 
     for track in &smf.tracks {
         // Format 2 files hold independent sequences one after another; 0 and 1 play together.
-        let mut tick = if smf.header.format == Format::Sequential { track_start } else { 0 };
+        let mut tick = if smf.header.format == Format::Sequential {
+            track_start
+        } else {
+            0
+        };
         let mut channels: Vec<ChannelState> = (0..16).map(|_| ChannelState::new()).collect();
         for event in track {
             tick += event.delta.as_int() as u64;
@@ -196,7 +275,10 @@ fn collect_notes(smf: &Smf, ticks_per_beat: f64, options: ReadOptions) -> Song {
                             if let Some(prev) = state.held_by_pedal[k].take() {
                                 collector.finish(k as u8, prev, tick);
                             }
-                            state.sounding[k] = Some(Sounding { start_tick: tick, velocity: vel.as_int() });
+                            state.sounding[k] = Some(Sounding {
+                                start_tick: tick,
+                                velocity: vel.as_int(),
+                            });
                         }
                         MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
                             let k = key.as_int() as usize;
@@ -208,7 +290,9 @@ fn collect_notes(smf: &Smf, ticks_per_beat: f64, options: ReadOptions) -> Song {
                                 }
                             }
                         }
-                        MidiMessage::Controller { controller, value } if controller.as_int() == CC_SUSTAIN => {
+                        MidiMessage::Controller { controller, value }
+                            if controller.as_int() == CC_SUSTAIN =>
+                        {
                             let down = value.as_int() >= 64;
                             if state.pedal_down && !down {
                                 for k in 0..128 {
@@ -249,7 +333,11 @@ fn collect_notes(smf: &Smf, ticks_per_beat: f64, options: ReadOptions) -> Song {
     }
 
     let mut notes = collector.notes;
-    notes.sort_by(|a, b| a.start_beats.total_cmp(&b.start_beats).then(a.pitch.cmp(&b.pitch)));
+    notes.sort_by(|a, b| {
+        a.start_beats
+            .total_cmp(&b.start_beats)
+            .then(a.pitch.cmp(&b.pitch))
+    });
     Song {
         notes,
         tempo_bpm: tempo_bpm.unwrap_or(120.0),

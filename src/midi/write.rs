@@ -30,7 +30,12 @@ pub struct WriteOptions {
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        Self { format: SmfFormat::MultiTrack, tempo_bpm: 120.0, time_signature: (4, 4), channel: 0 }
+        Self {
+            format: SmfFormat::MultiTrack,
+            tempo_bpm: 120.0,
+            time_signature: (4, 4),
+            channel: 0,
+        }
     }
 }
 
@@ -46,8 +51,22 @@ pub fn write_smf(notes: &[Note], options: &WriteOptions) -> Vec<u8> {
         let start = to_tick(n.start_beats);
         let end = to_tick(n.end_beats).max(start + 1);
         let key = u7::new(n.pitch.min(127));
-        timed.push((start, 1, MidiMessage::NoteOn { key, vel: u7::new(n.velocity.clamp(1, 127)) }));
-        timed.push((end, 0, MidiMessage::NoteOff { key, vel: u7::new(64) }));
+        timed.push((
+            start,
+            1,
+            MidiMessage::NoteOn {
+                key,
+                vel: u7::new(n.velocity.clamp(1, 127)),
+            },
+        ));
+        timed.push((
+            end,
+            0,
+            MidiMessage::NoteOff {
+                key,
+                vel: u7::new(64),
+            },
+        ));
     }
     timed.sort_by_key(|(tick, order, msg)| (*tick, *order, message_key(msg)));
 
@@ -63,7 +82,10 @@ pub fn write_smf(notes: &[Note], options: &WriteOptions) -> Vec<u8> {
     let mut last = 0u64;
     for (tick, _, message) in timed {
         let delta = (tick - last).min(u28::max_value().as_int() as u64) as u32;
-        note_events.push(TrackEvent { delta: u28::new(delta), kind: TrackEventKind::Midi { channel, message } });
+        note_events.push(TrackEvent {
+            delta: u28::new(delta),
+            kind: TrackEventKind::Midi { channel, message },
+        });
         last = tick;
     }
 
@@ -82,9 +104,13 @@ pub fn write_smf(notes: &[Note], options: &WriteOptions) -> Vec<u8> {
             (Format::Parallel, vec![conductor, note_events])
         }
     };
-    let smf = Smf { header: Header::new(format, Timing::Metrical(u15::new(TICKS_PER_BEAT))), tracks };
+    let smf = Smf {
+        header: Header::new(format, Timing::Metrical(u15::new(TICKS_PER_BEAT))),
+        tracks,
+    };
     let mut bytes = Vec::new();
-    smf.write_std(&mut bytes).expect("writing to a Vec cannot fail");
+    smf.write_std(&mut bytes)
+        .expect("writing to a Vec cannot fail");
     bytes
 }
 
@@ -94,7 +120,10 @@ pub fn write_file(path: &Path, notes: &[Note], options: &WriteOptions) -> std::i
 }
 
 fn meta(delta: u32, message: MetaMessage<'static>) -> TrackEvent<'static> {
-    TrackEvent { delta: u28::new(delta), kind: TrackEventKind::Meta(message) }
+    TrackEvent {
+        delta: u28::new(delta),
+        kind: TrackEventKind::Meta(message),
+    }
 }
 
 fn message_key(message: &MidiMessage) -> u8 {

@@ -16,10 +16,16 @@ pub struct Chord {
 
 impl Chord {
     /// The empty chord: silence.
-    pub const REST: Chord = Chord { sounding: 0, struck: 0 };
+    pub const REST: Chord = Chord {
+        sounding: 0,
+        struck: 0,
+    };
 
     pub fn new(sounding: u128, struck: u128) -> Self {
-        Self { sounding, struck: struck & sounding }
+        Self {
+            sounding,
+            struck: struck & sounding,
+        }
     }
 
     /// A chord with every given pitch struck.
@@ -66,7 +72,10 @@ impl Chord {
     }
     /// The same chord with no struck marks (the reference design's token).
     pub fn without_onsets(&self) -> Self {
-        Self { sounding: self.sounding, struck: 0 }
+        Self {
+            sounding: self.sounding,
+            struck: 0,
+        }
     }
     /// Lowest sounding pitch.
     pub fn bass(&self) -> Option<u8> {
@@ -107,8 +116,17 @@ impl Chord {
         if bass + semitones < lowest as i32 || top + semitones > highest as i32 {
             return None;
         }
-        let shift = |m: u128| if semitones > 0 { m << semitones } else { m >> -semitones };
-        Some(Chord { sounding: shift(self.sounding), struck: shift(self.struck) })
+        let shift = |m: u128| {
+            if semitones > 0 {
+                m << semitones
+            } else {
+                m >> -semitones
+            }
+        };
+        Some(Chord {
+            sounding: shift(self.sounding),
+            struck: shift(self.struck),
+        })
     }
 }
 
@@ -184,7 +202,10 @@ mod tests {
 
     #[test]
     fn display_matches_reference_form() {
-        assert_eq!(Chord::held_from(&[61, 45, 57, 49]).to_string(), "45,49,57,61");
+        assert_eq!(
+            Chord::held_from(&[61, 45, 57, 49]).to_string(),
+            "45,49,57,61"
+        );
         let mut c = Chord::held_from(&[45, 57]);
         c.add(49, true);
         assert_eq!(c.to_string(), "45,*49,57");

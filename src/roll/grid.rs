@@ -19,7 +19,10 @@ pub struct Grid {
 
 impl Default for Grid {
     fn default() -> Self {
-        Self { steps_per_beat: DEFAULT_STEPS_PER_BEAT, onsets: true }
+        Self {
+            steps_per_beat: DEFAULT_STEPS_PER_BEAT,
+            onsets: true,
+        }
     }
 }
 
@@ -72,8 +75,13 @@ pub fn roll_to_notes(steps: &[Chord], grid: Grid, start_beats: f64, velocity: u8
     let mut notes = Vec::new();
     let mut open: [Option<usize>; 128] = [None; 128];
     let to_beats = |step: usize| start_beats + grid.step_to_beats(step as u64);
-    let mut close = |pitch: usize, from: usize, to: usize, notes: &mut Vec<Note>| {
-        notes.push(Note { pitch: pitch as u8, start_beats: to_beats(from), end_beats: to_beats(to), velocity });
+    let close = |pitch: usize, from: usize, to: usize, notes: &mut Vec<Note>| {
+        notes.push(Note {
+            pitch: pitch as u8,
+            start_beats: to_beats(from),
+            end_beats: to_beats(to),
+            velocity,
+        });
     };
     for (i, chord) in steps.iter().enumerate() {
         for pitch in 0..128usize {
@@ -94,7 +102,11 @@ pub fn roll_to_notes(steps: &[Chord], grid: Grid, start_beats: f64, velocity: u8
             close(pitch, from, steps.len(), &mut notes);
         }
     }
-    notes.sort_by(|a, b| a.start_beats.total_cmp(&b.start_beats).then(a.pitch.cmp(&b.pitch)));
+    notes.sort_by(|a, b| {
+        a.start_beats
+            .total_cmp(&b.start_beats)
+            .then(a.pitch.cmp(&b.pitch))
+    });
     notes
 }
 
@@ -103,7 +115,12 @@ mod tests {
     use super::*;
 
     fn note(pitch: u8, start: f64, end: f64) -> Note {
-        Note { pitch, start_beats: start, end_beats: end, velocity: 80 }
+        Note {
+            pitch,
+            start_beats: start,
+            end_beats: end,
+            velocity: 80,
+        }
     }
 
     #[test]
@@ -127,15 +144,27 @@ mod tests {
     fn repeated_note_is_two_notes_with_onsets_and_one_without() {
         let notes = [note(60, 0.0, 1.0), note(60, 1.0, 2.0)];
         let with = notes_to_roll(&notes, Grid::default());
-        assert_eq!(roll_to_notes(&with.steps, with.grid, 0.0, 80), notes.to_vec());
-        let plain_grid = Grid { onsets: false, ..Grid::default() };
+        assert_eq!(
+            roll_to_notes(&with.steps, with.grid, 0.0, 80),
+            notes.to_vec()
+        );
+        let plain_grid = Grid {
+            onsets: false,
+            ..Grid::default()
+        };
         let plain = notes_to_roll(&notes, plain_grid);
-        assert_eq!(roll_to_notes(&plain.steps, plain_grid, 0.0, 80), vec![note(60, 0.0, 2.0)]);
+        assert_eq!(
+            roll_to_notes(&plain.steps, plain_grid, 0.0, 80),
+            vec![note(60, 0.0, 2.0)]
+        );
     }
 
     #[test]
     fn gap_makes_a_new_note_even_without_onsets() {
-        let grid = Grid { onsets: false, ..Grid::default() };
+        let grid = Grid {
+            onsets: false,
+            ..Grid::default()
+        };
         let notes = [note(60, 0.0, 1.0), note(60, 1.25, 2.0)];
         let roll = notes_to_roll(&notes, grid);
         assert_eq!(roll_to_notes(&roll.steps, grid, 0.0, 80), notes.to_vec());
@@ -145,6 +174,14 @@ mod tests {
     fn output_is_offset_by_start_beat() {
         let grid = Grid::default();
         let steps = [Chord::struck_from(&[62])];
-        assert_eq!(roll_to_notes(&steps, grid, 8.0, 90), vec![Note { pitch: 62, start_beats: 8.0, end_beats: 8.25, velocity: 90 }]);
+        assert_eq!(
+            roll_to_notes(&steps, grid, 8.0, 90),
+            vec![Note {
+                pitch: 62,
+                start_beats: 8.0,
+                end_beats: 8.25,
+                velocity: 90
+            }]
+        );
     }
 }

@@ -22,7 +22,10 @@ pub struct VocabOptions {
 
 impl Default for VocabOptions {
     fn default() -> Self {
-        Self { max_vocab: Some(4096), min_count: 1 }
+        Self {
+            max_vocab: Some(4096),
+            min_count: 1,
+        }
     }
 }
 
@@ -52,21 +55,35 @@ impl From<VocabRepr> for Vocab {
 
 impl From<Vocab> for VocabRepr {
     fn from(vocab: Vocab) -> Self {
-        VocabRepr { onsets: vocab.onsets, chords: vocab.chords[RESERVED..].to_vec() }
+        VocabRepr {
+            onsets: vocab.onsets,
+            chords: vocab.chords[RESERVED..].to_vec(),
+        }
     }
 }
 
 impl Vocab {
     /// Builds a vocabulary from every step of a corpus.
-    pub fn build<'a>(steps: impl IntoIterator<Item = &'a Chord>, onsets: bool, options: VocabOptions) -> Self {
+    pub fn build<'a>(
+        steps: impl IntoIterator<Item = &'a Chord>,
+        onsets: bool,
+        options: VocabOptions,
+    ) -> Self {
         let mut counts: HashMap<Chord, usize> = HashMap::new();
         for chord in steps {
-            let chord = if onsets { *chord } else { chord.without_onsets() };
+            let chord = if onsets {
+                *chord
+            } else {
+                chord.without_onsets()
+            };
             if !chord.is_rest() {
                 *counts.entry(chord).or_default() += 1;
             }
         }
-        let mut ranked: Vec<(Chord, usize)> = counts.into_iter().filter(|(_, n)| *n >= options.min_count.max(1)).collect();
+        let mut ranked: Vec<(Chord, usize)> = counts
+            .into_iter()
+            .filter(|(_, n)| *n >= options.min_count.max(1))
+            .collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         if let Some(max) = options.max_vocab {
             ranked.truncate(max.saturating_sub(RESERVED));
@@ -80,13 +97,21 @@ impl Vocab {
         let mut index = HashMap::with_capacity(chords.len() + 1);
         index.insert(Chord::REST, REST_ID);
         for chord in chords {
-            let chord = if onsets { chord } else { chord.without_onsets() };
+            let chord = if onsets {
+                chord
+            } else {
+                chord.without_onsets()
+            };
             if !chord.is_rest() && !index.contains_key(&chord) {
                 index.insert(chord, all.len() as u32);
                 all.push(chord);
             }
         }
-        Self { onsets, chords: all, index }
+        Self {
+            onsets,
+            chords: all,
+            index,
+        }
     }
 
     /// Number of ids, REST and UNK included: the model's output size.
@@ -184,7 +209,15 @@ mod tests {
 
     #[test]
     fn ids_follow_frequency() {
-        let steps = [c("60"), c("60"), c("*64"), c("60"), c("*64"), c("67"), Chord::REST];
+        let steps = [
+            c("60"),
+            c("60"),
+            c("*64"),
+            c("60"),
+            c("*64"),
+            c("67"),
+            Chord::REST,
+        ];
         let v = Vocab::build(&steps, true, VocabOptions::default());
         assert_eq!(v.len(), 5);
         assert_eq!(v.id(&c("60")), 2);
@@ -198,9 +231,23 @@ mod tests {
     #[test]
     fn caps_apply() {
         let steps = [c("60"), c("60"), c("62"), c("64")];
-        let v = Vocab::build(&steps, true, VocabOptions { max_vocab: Some(3), min_count: 1 });
+        let v = Vocab::build(
+            &steps,
+            true,
+            VocabOptions {
+                max_vocab: Some(3),
+                min_count: 1,
+            },
+        );
         assert_eq!(v.len(), 3);
-        let v = Vocab::build(&steps, true, VocabOptions { max_vocab: None, min_count: 2 });
+        let v = Vocab::build(
+            &steps,
+            true,
+            VocabOptions {
+                max_vocab: None,
+                min_count: 2,
+            },
+        );
         assert_eq!(v.len(), 3);
     }
 
@@ -214,13 +261,30 @@ mod tests {
 
     #[test]
     fn nearest_keeps_bass_then_classes_then_struck() {
-        let v = Vocab::from_chords(vec![c("*50,*65,*69"), c("*48,*64,*67"), c("*48,*52,*55"), c("48,64,67")], true);
+        let v = Vocab::from_chords(
+            vec![
+                c("*50,*65,*69"),
+                c("*48,*64,*67"),
+                c("*48,*52,*55"),
+                c("48,64,67"),
+            ],
+            true,
+        );
         // C major in another voicing: same bass, same classes → the C chord with the closest voicing.
-        assert_eq!(v.chord(v.nearest_id(&c("*48,*55,*64"))).to_string(), "*48,*64,*67");
+        assert_eq!(
+            v.chord(v.nearest_id(&c("*48,*55,*64"))).to_string(),
+            "*48,*64,*67"
+        );
         // Held C major prefers the held token.
-        assert_eq!(v.chord(v.nearest_id(&c("48,55,64"))).to_string(), "48,64,67");
+        assert_eq!(
+            v.chord(v.nearest_id(&c("48,55,64"))).to_string(),
+            "48,64,67"
+        );
         // A D in the bass keeps the D-bass chord even though it shares fewer pitches.
-        assert_eq!(v.chord(v.nearest_id(&c("*38,*62,*65"))).to_string(), "*50,*65,*69");
+        assert_eq!(
+            v.chord(v.nearest_id(&c("*38,*62,*65"))).to_string(),
+            "*50,*65,*69"
+        );
         assert_eq!(v.nearest_id(&Chord::REST), REST_ID);
     }
 

@@ -37,9 +37,17 @@ impl WindowSet {
         let examples = pieces
             .iter()
             .enumerate()
-            .flat_map(|(p, ids)| (0..ids.len()).step_by(stride).map(move |t| (p as u32, t as u32)))
+            .flat_map(|(p, ids)| {
+                (0..ids.len())
+                    .step_by(stride)
+                    .map(move |t| (p as u32, t as u32))
+            })
             .collect();
-        Self { pieces, window, examples }
+        Self {
+            pieces,
+            window,
+            examples,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -88,7 +96,10 @@ pub fn transpositions(steps: &[Chord], max_semitones: u32) -> Vec<Vec<Chord>> {
     let mut out = vec![steps.to_vec()];
     for magnitude in 1..=max_semitones as i32 {
         for shift in [magnitude, -magnitude] {
-            let moved: Option<Vec<Chord>> = steps.iter().map(|c| c.transposed(shift, PIANO_LOW, PIANO_HIGH)).collect();
+            let moved: Option<Vec<Chord>> = steps
+                .iter()
+                .map(|c| c.transposed(shift, PIANO_LOW, PIANO_HIGH))
+                .collect();
             out.extend(moved);
         }
     }
@@ -135,7 +146,9 @@ mod tests {
         // +1, -1, +2 fit; -2 would put 22 at 20.
         assert_eq!(all.len(), 4);
         for p in &all {
-            assert!(p.iter().all(|c| c.pitches().all(|x| (21..=108).contains(&x))));
+            assert!(p
+                .iter()
+                .all(|c| c.pitches().all(|x| (21..=108).contains(&x))));
         }
     }
 }
