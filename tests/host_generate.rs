@@ -52,7 +52,7 @@ fn setup(mode: f64, length_bars: i32, quantize: f64) -> Vec<In> {
 /// Plays `beats` of a chorale into the plugin in 512-sample blocks.
 fn play_chorale(audio: &mut Audio, beats: f64, blocks: &mut Vec<Block>) {
     let start = (audio.transport.pos * 60.0 / audio.transport.tempo * SAMPLE_RATE).round() as u64;
-    let events = chorale("bwv10.7.mid", beats, audio.transport.tempo, start);
+    let events = chorale("bwv66.6.mid", beats, audio.transport.tempo, start);
     let end = events.last().unwrap().0 + 1;
     let mut at = start;
     while at < end {
