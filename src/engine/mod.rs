@@ -195,6 +195,16 @@ impl<E: Copy> Engine<E> {
         self.model_ready
     }
 
+    /// Whether a request is with the inference thread.
+    pub fn waiting(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Whether a phrase has been received (playing, finished or waiting for its start).
+    pub fn has_phrase(&self) -> bool {
+        self.playback.phrase.is_some()
+    }
+
     /// One block. `input` must be sorted by timing (hosts send it so).
     pub fn process(
         &mut self,
