@@ -12,7 +12,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use continuo::engine::clock::HostTransport;
 use continuo::engine::snapshot::{snapshot_channels, ModelInfo};
-use continuo::engine::worker::{spawn, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared};
+use continuo::engine::worker::{
+    spawn, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared,
+};
 use continuo::engine::{Engine, Input, Live, Out, PhraseStore, Settings, Sink};
 use continuo::params::StartQuantize;
 use continuo::roll::{Chord, Grid};
@@ -62,7 +64,10 @@ impl GeneratorSource for Source {
 
 fn engine(generator: Option<Arc<dyn PhraseGenerator>>) -> (Engine<u32>, WorkerHandle) {
     let (audio, worker, _reader) = snapshot_channels();
-    let shared = WorkerShared { model_path: Default::default(), phrase: Arc::new(PhraseStore::default()) };
+    let shared = WorkerShared {
+        model_path: Default::default(),
+        phrase: Arc::new(PhraseStore::default()),
+    };
     let (handle, link) = spawn(Box::new(Source(generator)), shared, worker).unwrap();
     let mut engine = Engine::new(Some(link), audio);
     engine.reset(SR);
@@ -70,7 +75,13 @@ fn engine(generator: Option<Arc<dyn PhraseGenerator>>) -> (Engine<u32>, WorkerHa
 }
 
 fn transport(pos: f64) -> HostTransport {
-    HostTransport { playing: true, tempo: Some(120.0), pos_beats: Some(pos), time_signature: Some((4, 4)), bar_start_beats: None }
+    HostTransport {
+        playing: true,
+        tempo: Some(120.0),
+        pos_beats: Some(pos),
+        time_signature: Some((4, 4)),
+        bar_start_beats: None,
+    }
 }
 
 const BLOCK_BEATS: f64 = FRAMES as f64 * 120.0 / 60.0 / SR;
@@ -109,16 +120,38 @@ fn process_block(c: &mut Criterion) {
     for k in 0..4u32 {
         for (j, p) in [48u8, 52, 55, 60, 64, 67, 72, 76].iter().enumerate() {
             let p = p + (k as u8 % 2) * 2;
-            chordal.push(Input { timing: k * 128, live: Live::NoteOn { channel: 0, pitch: p, velocity: 90 }, raw: j as u32 });
+            chordal.push(Input {
+                timing: k * 128,
+                live: Live::NoteOn {
+                    channel: 0,
+                    pitch: p,
+                    velocity: 90,
+                },
+                raw: j as u32,
+            });
         }
         for p in [48u8, 52, 55, 60, 64, 67, 72, 76] {
             let p = p + (k as u8 % 2) * 2;
-            chordal.push(Input { timing: k * 128 + 100, live: Live::NoteOff { channel: 0, pitch: p }, raw: 0 });
+            chordal.push(Input {
+                timing: k * 128 + 100,
+                live: Live::NoteOff {
+                    channel: 0,
+                    pitch: p,
+                },
+                raw: 0,
+            });
         }
     }
     group.bench_function("dense_chordal_input", |b| {
         b.iter(|| {
-            listening.process(&transport(pos), FRAMES, SR, &settings, &chordal, &mut Discard(0));
+            listening.process(
+                &transport(pos),
+                FRAMES,
+                SR,
+                &settings,
+                &chordal,
+                &mut Discard(0),
+            );
             pos += BLOCK_BEATS;
         })
     });
@@ -126,13 +159,31 @@ fn process_block(c: &mut Criterion) {
     // A 32-bar phrase of 8-note chords on every 16th: 64 events per 16th.
     let (mut playing, _w3) = engine(Some(Arc::new(Dense)));
     let mut pos = 0.0;
-    let mut gen_settings = Settings { quantize: StartQuantize::Step, length_bars: 32, ..settings };
+    let mut gen_settings = Settings {
+        quantize: StartQuantize::Step,
+        length_bars: 32,
+        ..settings
+    };
     wait_ready(&mut playing, &mut pos, &gen_settings);
     gen_settings.generate = true;
-    playing.process(&transport(pos), FRAMES, SR, &gen_settings, &[], &mut Discard(0));
+    playing.process(
+        &transport(pos),
+        FRAMES,
+        SR,
+        &gen_settings,
+        &[],
+        &mut Discard(0),
+    );
     gen_settings.generate = false;
     while !playing.has_phrase() {
-        playing.process(&transport(pos), FRAMES, SR, &gen_settings, &[], &mut Discard(0));
+        playing.process(
+            &transport(pos),
+            FRAMES,
+            SR,
+            &gen_settings,
+            &[],
+            &mut Discard(0),
+        );
         pos += BLOCK_BEATS;
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -144,7 +195,14 @@ fn process_block(c: &mut Criterion) {
             if pos > start + 120.0 {
                 pos = start;
             }
-            playing.process(&transport(pos), FRAMES, SR, &gen_settings, &[], &mut emitted);
+            playing.process(
+                &transport(pos),
+                FRAMES,
+                SR,
+                &gen_settings,
+                &[],
+                &mut emitted,
+            );
             pos += BLOCK_BEATS;
         })
     });
@@ -159,7 +217,11 @@ fn generate_to_first_note(c: &mut Criterion) {
     // The embedded default model, 4 bars (64 steps), Start quantize: Step.
     let (mut engine, _w) = engine(None);
     let mut pos = 0.0;
-    let mut settings = Settings { quantize: StartQuantize::Step, seed: 0, ..Settings::default() };
+    let mut settings = Settings {
+        quantize: StartQuantize::Step,
+        seed: 0,
+        ..Settings::default()
+    };
     wait_ready(&mut engine, &mut pos, &settings);
     group.bench_function("default_model_4_bars_cpu", |b| {
         b.iter_custom(|iters| {
