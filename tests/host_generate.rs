@@ -383,3 +383,58 @@ fn fuzzing_parameters_transport_notes_block_sizes_and_sample_rates() {
         });
     }
 }
+
+#[test]
+fn a_corrupt_model_file_keeps_the_current_model_generating() {
+    let mut host = Host::new();
+    let mut transport = Transport::default();
+    // Let the default model load first.
+    host.audio(&mut transport, |audio| {
+        for _ in 0..20 {
+            audio.block(512, &[]);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.safetensors");
+    std::fs::write(&bad, vec![0x42u8; 4096]).unwrap();
+    let text = state_text(&host.save_state());
+    let json_path =
+        serde_json::to_string(&serde_json::to_string(bad.to_str().unwrap()).unwrap()).unwrap();
+    let modified = text.replace(
+        "\"model-path\":\"\\\"\\\"\"",
+        &format!("\"model-path\":{json_path}"),
+    );
+    assert_ne!(modified, text);
+    host.load_state(&state_from_text(&modified))
+        .expect("a bad model path is still a valid state");
+    let blocks = host.audio(&mut transport, |audio| {
+        // Give the inference thread time to try the file.
+        for _ in 0..20 {
+            audio.block(512, &[]);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let mut blocks = vec![audio.block(512, &setup(0.0, 1, 0.0))];
+        play_chorale(audio, 4.0, &mut blocks);
+        blocks.push(audio.block(
+            512,
+            &[In::Param {
+                time: 0,
+                name: "Generate",
+                value: 1.0,
+            }],
+        ));
+        blocks.push(audio.block(
+            512,
+            &[In::Param {
+                time: 0,
+                name: "Generate",
+                value: 0.0,
+            }],
+        ));
+        run(audio, &mut blocks, |_| 512, any_generated);
+        blocks
+    });
+    assert!(!generated(&blocks, OUT).is_empty());
+    assert!(state_text(&host.save_state()).contains("broken.safetensors"));
+}
