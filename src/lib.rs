@@ -68,6 +68,9 @@ impl Continuo {
         Settings {
             mode: p.mode.value(),
             generate: p.generate.value(),
+            generate_presses: p
+                .generate_presses
+                .load(std::sync::atomic::Ordering::Acquire),
             temperature: p.temperature.value(),
             length_bars: p.length_bars.value().clamp(1, 32) as u32,
             response_gap: p.response_gap.value() as f64,

@@ -1,6 +1,7 @@
 //! The plugin's parameters and persisted fields. The names here are what hosts show in their
 //! generic editors and what the editor binds to; ids are saved in projects, so never change them.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use nice_plug::prelude::*;
@@ -76,6 +77,9 @@ pub struct ContinuoParams {
     /// The last generated phrase, so it comes back with the project.
     #[persist = "phrase"]
     pub phrase: Arc<PhraseStore>,
+    /// Counts Generate presses (off → on), so a press and release inside one block still
+    /// counts. Not a parameter.
+    pub generate_presses: Arc<AtomicU32>,
     /// The editor window's size. Not saved with the project: nice-plug-egui 0.6's
     /// `EguiEditorState` has no serde support and no setter, so it cannot be restored.
     pub editor_state: Arc<EguiEditorState>,
@@ -83,7 +87,10 @@ pub struct ContinuoParams {
 
 impl Default for ContinuoParams {
     fn default() -> Self {
+        let generate_presses = Arc::new(AtomicU32::new(0));
+        let presses = generate_presses.clone();
         Self {
+            generate_presses,
             temperature: FloatParam::new(
                 "Temperature",
                 1.0,
@@ -111,9 +118,15 @@ impl Default for ContinuoParams {
                         .ok()
                 })),
             mode: EnumParam::new("Mode", Mode::Manual),
-            generate: BoolParam::new("Generate", false).with_value_to_string(Arc::new(|on| {
-                if on { "Generating" } else { "Off" }.to_string()
-            })),
+            generate: BoolParam::new("Generate", false)
+                .with_callback(Arc::new(move |on| {
+                    if on {
+                        presses.fetch_add(1, Ordering::AcqRel);
+                    }
+                }))
+                .with_value_to_string(Arc::new(|on| {
+                    if on { "Generating" } else { "Off" }.to_string()
+                })),
             response_gap: FloatParam::new(
                 "Response gap",
                 2.0,

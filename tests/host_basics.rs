@@ -6,7 +6,7 @@ use common::*;
 
 /// Real notes: the opening of a Bach chorale from the fixtures, as (sample, key, on) at 120 BPM.
 fn chorale_events(limit_beats: f64) -> Vec<(u64, u8, bool, u8)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bwv10.7.mid");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bwv66.6.mid");
     let song =
         continuo::midi::read_file(std::path::Path::new(path), Default::default()).expect("fixture");
     let samples = |beats: f64| (beats * 60.0 / 120.0 * SAMPLE_RATE).round() as u64;

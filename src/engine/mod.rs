@@ -38,6 +38,9 @@ pub struct Settings {
     pub mode: Mode,
     /// The momentary Generate button's current state (fires on off → on).
     pub generate: bool,
+    /// How many times Generate was pressed so far (a change fires, even if the press and the
+    /// release fell into one block).
+    pub generate_presses: u32,
     pub temperature: f32,
     pub length_bars: u32,
     /// Auto-respond's silence, in beats.
@@ -58,6 +61,7 @@ impl Default for Settings {
         Self {
             mode: Mode::Manual,
             generate: false,
+            generate_presses: 0,
             temperature: 1.0,
             length_bars: 4,
             response_gap: 2.0,
@@ -193,6 +197,16 @@ impl<E: Copy> Engine<E> {
 
     pub fn model_ready(&self) -> bool {
         self.model_ready
+    }
+
+    /// Whether a request is with the inference thread.
+    pub fn waiting(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Whether a phrase has been received (playing, finished or waiting for its start).
+    pub fn has_phrase(&self) -> bool {
+        self.playback.phrase.is_some()
     }
 
     /// One block. `input` must be sorted by timing (hosts send it so).
@@ -339,7 +353,8 @@ impl<E: Copy> Engine<E> {
         let step = self.grid.step_beats();
         let fire = match settings.mode {
             Mode::Manual => {
-                let pressed = settings.generate && !previous.generate;
+                let pressed = (settings.generate && !previous.generate)
+                    || settings.generate_presses != previous.generate_presses;
                 if pressed || self.manual_waiting {
                     self.manual_waiting = !self.model_ready;
                     self.model_ready.then(|| {

@@ -134,6 +134,7 @@ pub fn read_smf(bytes: &[u8], path: &Path, options: ReadOptions) -> Result<Song,
             path: path.to_owned(),
         });
     }
+    check_chunks(bytes).map_err(malformed)?;
     let smf = Smf::parse(bytes).map_err(|e| malformed(describe_midly_error(&e)))?;
     let ticks_per_beat = match smf.header.timing {
         Timing::Metrical(t) => t.as_int() as f64,
@@ -147,6 +148,40 @@ pub fn read_smf(bytes: &[u8], path: &Path, options: ReadOptions) -> Result<Song,
         return Err(malformed(format!("more than {MAX_TRACK_EVENTS} events")));
     }
     Ok(collect_notes(&smf, ticks_per_beat, options))
+}
+
+/// Walks the chunk headers. midly is lenient and would read a truncated track as a short one; a
+/// file cut off in the middle should be reported, not half-learned.
+fn check_chunks(bytes: &[u8]) -> Result<(), String> {
+    let header_len = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+    if header_len < 6 || header_len > bytes.len() - 8 {
+        return Err(format!("header chunk declares {header_len} bytes"));
+    }
+    let declared_tracks = u16::from_be_bytes([bytes[10], bytes[11]]) as usize;
+    let mut at = 8 + header_len;
+    let mut tracks = 0;
+    while at < bytes.len() {
+        if bytes.len() - at < 8 {
+            return Err(format!("truncated chunk header at byte {at}"));
+        }
+        let len = u32::from_be_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+            as usize;
+        let remaining = bytes.len() - at - 8;
+        if len > remaining {
+            let kind = String::from_utf8_lossy(&bytes[at..at + 4]).into_owned();
+            return Err(format!("truncated chunk: {kind:?} at byte {at} declares {len} bytes but only {remaining} remain"));
+        }
+        if &bytes[at..at + 4] == b"MTrk" {
+            tracks += 1;
+        }
+        at += 8 + len;
+    }
+    if tracks < declared_tracks {
+        return Err(format!(
+            "truncated: the header announces {declared_tracks} tracks but the file holds {tracks}"
+        ));
+    }
+    Ok(())
 }
 
 fn describe_midly_error(e: &midly::Error) -> String {

@@ -75,7 +75,7 @@ pub fn roll_to_notes(steps: &[Chord], grid: Grid, start_beats: f64, velocity: u8
     let mut notes = Vec::new();
     let mut open: [Option<usize>; 128] = [None; 128];
     let to_beats = |step: usize| start_beats + grid.step_to_beats(step as u64);
-    let mut close = |pitch: usize, from: usize, to: usize, notes: &mut Vec<Note>| {
+    let close = |pitch: usize, from: usize, to: usize, notes: &mut Vec<Note>| {
         notes.push(Note {
             pitch: pitch as u8,
             start_beats: to_beats(from),

@@ -83,6 +83,7 @@ pub struct Out {
 pub struct Block {
     /// The beat position the transport reported for this block.
     pub pos: f64,
+    pub sample_rate: f64,
     pub tempo: f64,
     pub frames: u32,
     pub playing: bool,
@@ -94,11 +95,11 @@ pub struct Block {
 impl Block {
     /// `round((b - pos) * 60 / tempo * sample_rate)`: where beat `b` falls in this block.
     pub fn offset_of(&self, b: f64) -> f64 {
-        ((b - self.pos) * 60.0 / self.tempo * SAMPLE_RATE).round()
+        ((b - self.pos) * 60.0 / self.tempo * self.sample_rate).round()
     }
     /// The beat of a sample offset.
     pub fn beat_at(&self, offset: u32) -> f64 {
-        self.pos + offset as f64 * self.tempo / 60.0 / SAMPLE_RATE
+        self.pos + offset as f64 * self.tempo / 60.0 / self.sample_rate
     }
 }
 
@@ -110,6 +111,7 @@ pub struct Host {
     pub params: HashMap<String, ClapId>,
     /// Stereo pass-through (true) or the no-audio layout.
     pub stereo: bool,
+    pub sample_rate: f64,
 }
 
 impl Host {
@@ -119,6 +121,10 @@ impl Host {
     }
 
     pub fn with_layout(stereo: bool) -> Self {
+        Self::with_config(stereo, SAMPLE_RATE)
+    }
+
+    pub fn with_config(stereo: bool, sample_rate: f64) -> Self {
         let path = plugin_path();
         // SAFETY: the plugin is our own build, loaded once per test process.
         let entry = unsafe { PluginEntry::load(&path) }.expect("load the plugin entry");
@@ -154,6 +160,7 @@ impl Host {
             entry,
             params,
             stereo,
+            sample_rate,
         };
         host.activate();
         host
@@ -161,7 +168,7 @@ impl Host {
 
     pub fn activate(&mut self) {
         let config = PluginAudioConfiguration {
-            sample_rate: SAMPLE_RATE,
+            sample_rate: self.sample_rate,
             min_frames_count: 1,
             max_frames_count: MAX_FRAMES,
         };
@@ -190,10 +197,11 @@ impl Host {
         let processor = self.processor.take().expect("activated");
         let params = self.params.clone();
         let stereo = self.stereo;
+        let sample_rate = self.sample_rate;
         let (processor, result) = std::thread::scope(|s| {
             s.spawn(move || {
                 let started = processor.start_processing().expect("start processing");
-                let mut audio = Audio::new(started, params, stereo, transport);
+                let mut audio = Audio::new(started, params, stereo, sample_rate, transport);
                 let result = f(&mut audio);
                 (audio.processor.stop_processing(), result)
             })
@@ -260,6 +268,7 @@ pub struct Audio<'t> {
     processor: StartedPluginAudioProcessor<()>,
     params: HashMap<String, ClapId>,
     stereo: bool,
+    pub sample_rate: f64,
     pub transport: &'t mut Transport,
     inputs: [Vec<f32>; 2],
     outputs: [Vec<f32>; 2],
@@ -277,12 +286,14 @@ impl<'t> Audio<'t> {
         processor: StartedPluginAudioProcessor<()>,
         params: HashMap<String, ClapId>,
         stereo: bool,
+        sample_rate: f64,
         transport: &'t mut Transport,
     ) -> Self {
         Self {
             processor,
             params,
             stereo,
+            sample_rate,
             transport,
             inputs: [
                 vec![0.0; MAX_FRAMES as usize],
@@ -465,6 +476,7 @@ impl<'t> Audio<'t> {
         }
         let block = Block {
             pos: sent_pos,
+            sample_rate: self.sample_rate,
             tempo: self.transport.tempo,
             frames,
             playing: self.transport.playing,
@@ -472,7 +484,7 @@ impl<'t> Audio<'t> {
             other_events: other,
         };
         if self.transport.playing {
-            self.transport.pos += frames as f64 * self.transport.tempo / 60.0 / SAMPLE_RATE;
+            self.transport.pos += frames as f64 * self.transport.tempo / 60.0 / self.sample_rate;
         }
         self.steady_time += frames as u64;
         block
@@ -492,4 +504,136 @@ pub fn state_from_text(text: &str) -> Vec<u8> {
     let mut out = (text.len() as u64).to_le_bytes().to_vec();
     out.extend_from_slice(text.as_bytes());
     out
+}
+
+/// The phrase saved in a state (the last one generated), notes in absolute beats.
+pub fn saved_phrase(state: &[u8]) -> continuo::engine::phrase::SavedPhrase {
+    let json: serde_json::Value = serde_json::from_str(&state_text(state)).expect("state JSON");
+    let field = json["fields"]["phrase"].as_str().expect("phrase field");
+    serde_json::from_str(field).expect("phrase JSON")
+}
+
+/// The generated events (those on `channel`) of each block, as (block, offset, key, on).
+pub fn generated(blocks: &[Block], channel: u8) -> Vec<(usize, u32, u8, bool)> {
+    blocks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, b)| {
+            b.events
+                .iter()
+                .filter(|e| e.channel == channel)
+                .map(move |e| (i, e.time, e.key, e.on))
+        })
+        .collect()
+}
+
+/// Where the phrase's note-ons and note-offs must fall in these blocks: in block `i` at
+/// `round((beat - pos) * 60 / tempo * sample_rate)` when that is inside the block.
+pub fn expected_events(
+    blocks: &[Block],
+    phrase: &continuo::engine::phrase::SavedPhrase,
+) -> Vec<(usize, u32, u8, bool)> {
+    let mut beats: Vec<(f64, bool, u8)> = phrase
+        .notes
+        .iter()
+        .flat_map(|n| {
+            [
+                (n.start_beats, true, n.pitch),
+                (n.end_beats, false, n.pitch),
+            ]
+        })
+        .collect();
+    beats.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut out = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        for &(beat, on, key) in &beats {
+            let offset = block.offset_of(beat);
+            if offset >= 0.0 && offset < block.frames as f64 {
+                out.push((i, offset as u32, key, on));
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.0, a.1, a.3, a.2).cmp(&(b.0, b.1, b.3, b.2)));
+    out
+}
+
+/// Checks a stream of note events: no pitch struck while it sounds, every note-off ends a
+/// sounding note. Returns the pitches still sounding.
+pub fn check_pairs(events: &[(usize, u32, u8, bool)]) -> Vec<u8> {
+    let mut sounding = [false; 128];
+    for &(block, offset, key, on) in events {
+        if on {
+            assert!(
+                !sounding[key as usize],
+                "key {key} struck while sounding (block {block}, offset {offset})"
+            );
+        } else {
+            assert!(
+                sounding[key as usize],
+                "note-off for silent key {key} (block {block}, offset {offset})"
+            );
+        }
+        sounding[key as usize] = on;
+    }
+    (0..128u8).filter(|k| sounding[*k as usize]).collect()
+}
+
+/// Real notes: the opening `beats` of a Bach chorale from the fixtures, as
+/// (sample, key, on, velocity) at `tempo` and 48 kHz, starting at sample `from`.
+pub fn chorale(file: &str, beats: f64, tempo: f64, from: u64) -> Vec<(u64, u8, bool, u8)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(file);
+    let song = continuo::midi::read_file(&path, Default::default()).expect("fixture");
+    let samples = |b: f64| from + (b * 60.0 / tempo * SAMPLE_RATE).round() as u64;
+    let mut events: Vec<(u64, u8, bool, u8)> = song
+        .notes
+        .iter()
+        .filter(|n| n.start_beats < beats)
+        .flat_map(|n| {
+            [
+                (samples(n.start_beats), n.pitch, true, n.velocity),
+                (samples(n.end_beats.min(beats)), n.pitch, false, 0),
+            ]
+        })
+        .collect();
+    events.sort_by_key(|e| (e.0, e.2, e.1));
+    events
+}
+
+/// The events of `events` that fall in the block `[start, start + frames)`.
+pub fn events_in(events: &[(u64, u8, bool, u8)], start: u64, frames: u32) -> Vec<In> {
+    events
+        .iter()
+        .filter(|e| e.0 >= start && e.0 < start + frames as u64)
+        .map(|e| {
+            let time = (e.0 - start) as u32;
+            if e.2 {
+                In::On {
+                    time,
+                    key: e.1,
+                    velocity: e.3 as f64 / 127.0,
+                }
+            } else {
+                In::Off { time, key: e.1 }
+            }
+        })
+        .collect()
+}
+
+/// A small deterministic random source for block sizes and fuzzing.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
