@@ -92,6 +92,9 @@ pub fn show(ui: &mut Ui, audio: &AudioSnapshot, onsets: bool) {
             [pos2(x, rect.top()), pos2(x, rect.bottom())],
             Stroke::new(1.5, theme::BAR_LINE),
         );
+        if beat < 0.0 {
+            continue; // before the song's first bar
+        }
         let label = format!("{}", (beat / bar).round() as i64 + 1);
         painter.text(
             pos2(x + 3.0, rect.top() + 1.0),
