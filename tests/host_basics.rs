@@ -304,3 +304,67 @@ fn deactivate_and_reactivate_keep_working() {
     });
     assert!(block.events.iter().any(|e| !e.on && e.key == 60));
 }
+
+/// A project saved with a phrase plays it again where it was, sample-accurately, and saves it
+/// back unchanged.
+#[test]
+fn a_saved_phrase_is_restored_and_plays_at_its_beats() {
+    use continuo::engine::phrase::{SavedPhrase, Timeline};
+    let song = continuo::midi::read_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bwv323.mid"),
+        Default::default(),
+    )
+    .unwrap();
+    let notes: Vec<_> = song
+        .notes
+        .iter()
+        .filter(|n| n.start_beats < 6.0)
+        .map(|n| continuo::midi::Note {
+            start_beats: n.start_beats + 4.0,
+            end_beats: n.end_beats.min(6.0) + 4.0,
+            ..*n
+        })
+        .filter(|n| n.end_beats > n.start_beats)
+        .collect();
+    assert!(notes.len() > 10);
+    let phrase = SavedPhrase {
+        start_beats: 4.0,
+        length_beats: 6.0,
+        timeline: Timeline::Host,
+        channel: 4,
+        notes,
+    };
+    let mut host = Host::new();
+    let text = state_text(&host.save_state());
+    let field = serde_json::to_string(&serde_json::to_string(&phrase).unwrap()).unwrap();
+    let start = text.find("\"phrase\":").unwrap() + "\"phrase\":".len();
+    let end = start + text[start..].find("}\"").unwrap() + 2;
+    let modified = format!("{}{}{}", &text[..start], field, &text[end..]);
+    let state = state_from_text(&modified);
+    host.load_state(&state).expect("load a state with a phrase");
+    assert_eq!(
+        host.save_state(),
+        state,
+        "the restored phrase saves back byte for byte"
+    );
+    let mut transport = Transport::default();
+    let mut rng = Rng(3);
+    let blocks = host.audio(&mut transport, |audio| {
+        let mut blocks = Vec::new();
+        // The inference thread hands the phrase over within a few milliseconds.
+        for _ in 0..10 {
+            blocks.push(audio.block(64, &[]));
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        while audio.transport.pos < 12.0 {
+            if audio.transport.pos > 7.0 {
+                audio.transport.tempo = 87.5; // a tempo change in the middle of the phrase
+            }
+            blocks.push(audio.block(rng.below(4096) as u32 + 1, &[]));
+        }
+        blocks
+    });
+    let got = generated(&blocks, 4);
+    assert_eq!(got, expected_events(&blocks, &phrase));
+    assert_eq!(got.len(), phrase.notes.len() * 2);
+}
