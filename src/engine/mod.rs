@@ -322,8 +322,11 @@ impl<E: Copy> Engine<E> {
                     } else if time.offset_of(phrase.wanted_start) >= 0.0 {
                         phrase.wanted_start
                     } else {
-                        // Inference came back after the wanted start: the next quantize point.
-                        time.next_multiple(time.pos, phrase.quantize_beats, time.bar_anchor)
+                        // Inference came back after the wanted start: the next quantize point
+                        // (bars count from the host's bar start; steps and beats from beat 0).
+                        let bars = (phrase.quantize_beats - time.bar_beats).abs() < 1e-9;
+                        let anchor = if bars { time.bar_anchor } else { 0.0 };
+                        time.next_multiple(time.pos, phrase.quantize_beats, anchor)
                     };
                     let id = phrase.request_id;
                     if !restored && self.playback.can_follow(start, time) {
