@@ -253,7 +253,7 @@ fn create_instance(c: &mut Criterion) {
     c.bench_function("create_instance", |b| {
         b.iter(|| {
             let plugin = continuo::Continuo::default();
-            criterion::black_box(plugin.params());
+            std::hint::black_box(plugin.params());
         })
     });
 }
