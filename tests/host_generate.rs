@@ -253,9 +253,17 @@ fn continuous_keeps_generating_on_the_grid() {
         run(audio, &mut blocks, |_| 512, any_generated);
         let mut rng = Rng(77);
         let until = audio.transport.pos + 12.0;
+        // In real time, as a host would: the next phrase is asked for a bar ahead.
+        let t0 = Instant::now();
+        let mut played = 0u64;
         while audio.transport.pos < until {
-            blocks.push(audio.block(rng.below(2048) as u32 + 1, &[]));
-            std::thread::sleep(Duration::from_micros(300));
+            let frames = rng.below(2048) as u32 + 1;
+            blocks.push(audio.block(frames, &[]));
+            played += frames as u64;
+            let due = Duration::from_secs_f64(played as f64 / SAMPLE_RATE);
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(wait);
+            }
         }
         audio.transport.playing = false;
         blocks.push(audio.block(512, &[]));
