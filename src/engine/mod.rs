@@ -277,6 +277,11 @@ impl<E: Copy> Engine<E> {
             self.playback
                 .schedule(&time, &mut self.sounding, room, |n| generated.push(n));
         }
+        if let Some(link) = &self.link {
+            while let Some(done) = self.playback.take_retired() {
+                link.notify(Notice::Free(done));
+            }
+        }
 
         // 5. Out, in time order: last block's leftovers, then generated and passed-through
         //    events merged by timing (generated first on a tie, so note-offs lead).
