@@ -283,26 +283,50 @@ fn a_corrupt_model_path_in_state_leaves_a_working_plugin() {
     assert!(state_text(&host.save_state()).contains("broken.safetensors"));
 }
 
+/// Notes sounding when the host deactivates the plugin end in the first block after it is
+/// activated again (nothing can be sent while it is inactive); pass-through keeps working.
 #[test]
-fn deactivate_and_reactivate_keep_working() {
-    let mut host = Host::new();
+fn notes_sounding_at_deactivation_end_in_the_first_block_after() {
+    let phrase = chorale_phrase("bwv66.6.mid", 16.0, 2.0, 6);
+    let (mut host, _) = host_with_phrase(&phrase);
     let mut transport = Transport::default();
-    host.audio(&mut transport, |audio| {
-        audio.block(
+    let held = host.audio(&mut transport, |audio| {
+        let mut blocks = Vec::new();
+        let_phrase_arrive(audio, &mut blocks);
+        blocks.push(audio.block(
             512,
             &[In::On {
                 time: 0,
-                key: 60,
+                key: 40,
                 velocity: 0.5,
             }],
-        )
+        ));
+        while check_pairs(&generated(&blocks, 6)).is_empty() {
+            blocks.push(audio.block(512, &[]));
+        }
+        check_pairs(&generated(&blocks, 6))
     });
     host.deactivate();
     host.activate();
     let block = host.audio(&mut transport, |audio| {
-        audio.block(512, &[In::Off { time: 1, key: 60 }])
+        audio.block(512, &[In::Off { time: 1, key: 40 }])
     });
-    assert!(block.events.iter().any(|e| !e.on && e.key == 60));
+    let offs: Vec<u8> = block
+        .events
+        .iter()
+        .filter(|e| e.channel == 6 && !e.on && e.time == 0)
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(offs, held);
+    // The held pass-through key is released too (at 0), and the player's own note-off passes.
+    assert!(block
+        .events
+        .iter()
+        .any(|e| e.channel == 0 && !e.on && e.key == 40 && e.time == 0));
+    assert!(block
+        .events
+        .iter()
+        .any(|e| e.channel == 0 && !e.on && e.key == 40 && e.time == 1));
 }
 
 /// A chorale's opening (first `beats` beats) moved to start at `at`, as a saved phrase.
