@@ -153,7 +153,7 @@ fn stop_and_loop_end_every_generated_note_in_that_block() {
     let mut host = Host::new();
     let mut transport = Transport::default();
     host.audio(&mut transport, |audio| {
-        let mut blocks = vec![audio.block(512, &setup(0.0, 8, 0.0))];
+        let mut blocks = vec![audio.block(512, &setup(0.0, 2, 0.0))];
         play_chorale(audio, 4.0, &mut blocks);
         blocks.push(audio.block(
             512,
