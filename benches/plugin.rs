@@ -258,6 +258,8 @@ fn create_instance(c: &mut Criterion) {
     });
 }
 
+// Run with `cargo bench --bench plugin -- --noplot` where system fonts are missing (criterion's
+// plotters backend needs them).
 criterion_group!(
     benches,
     create_instance,
