@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod editor;
 pub mod engine;
 pub mod midi;
+pub mod model;
 pub mod params;
 pub mod roll;
 
