@@ -378,7 +378,7 @@ fn host_with_phrase(phrase: &continuo::engine::phrase::SavedPhrase) -> (Host, Ve
 
 /// The inference thread hands a restored phrase over within a few milliseconds.
 fn let_phrase_arrive(audio: &mut Audio, blocks: &mut Vec<Block>) {
-    for _ in 0..10 {
+    for _ in 0..40 {
         blocks.push(audio.block(64, &[]));
         std::thread::sleep(std::time::Duration::from_millis(5));
     }

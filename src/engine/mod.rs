@@ -299,9 +299,13 @@ impl<E: Copy> Engine<E> {
         while let Some(response) = link.try_response() {
             match response {
                 Response::ModelReady { grid, window } => {
-                    *end_all = true;
-                    self.playback.stop();
-                    self.pending = None;
+                    // A model *change* ends what the old one generated; the first model only
+                    // arrives (a phrase restored from the project keeps playing).
+                    if self.model_ready {
+                        *end_all = true;
+                        self.playback.stop();
+                        self.pending = None;
+                    }
                     if grid != self.grid {
                         self.grid = grid;
                         self.capture.clear(grid.steps_per_beat);
