@@ -125,7 +125,7 @@ fn manual_generate_lands_on_the_grid_across_blocks_and_a_tempo_change() {
         }
         blocks
     });
-    let phrase = saved_phrase(&host.save_state());
+    let phrase = wait_saved_phrase(&mut host);
     assert!(!phrase.notes.is_empty(), "the model generated no notes");
     assert_eq!(phrase.channel, OUT);
     let end = phrase.notes.iter().map(|n| n.end_beats).fold(0.0, f64::max);
@@ -226,7 +226,7 @@ fn auto_respond_answers_after_the_response_gap() {
         }
         (blocks, released)
     });
-    let phrase = saved_phrase(&host.save_state());
+    let phrase = wait_saved_phrase(&mut host);
     assert!(!phrase.notes.is_empty());
     assert!(
         phrase.start_beats >= released + 1.0 - 512.0 / 24_000.0,
