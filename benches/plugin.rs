@@ -246,5 +246,24 @@ fn generate_to_first_note(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, process_block, generate_to_first_note);
+/// What a host's plugin scan pays per instance: creating the plugin (no model is loaded here;
+/// that happens on the inference thread after activation).
+fn create_instance(c: &mut Criterion) {
+    use nice_plug::prelude::Plugin;
+    c.bench_function("create_instance", |b| {
+        b.iter(|| {
+            let plugin = continuo::Continuo::default();
+            std::hint::black_box(plugin.params());
+        })
+    });
+}
+
+// Run with `cargo bench --bench plugin -- --noplot` where system fonts are missing (criterion's
+// plotters backend needs them).
+criterion_group!(
+    benches,
+    create_instance,
+    process_block,
+    generate_to_first_note
+);
 criterion_main!(benches);

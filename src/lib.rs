@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod editor;
 pub mod engine;
 pub mod midi;
+pub mod model;
 pub mod params;
 pub mod roll;
 
@@ -153,8 +154,13 @@ impl<C: ProcessContext<Continuo>> Sink<PluginNoteEvent<Continuo>> for HostSink<'
 
 /// What an incoming event means to the engine.
 fn live(event: &PluginNoteEvent<Continuo>) -> Live {
-    let note =
-        |channel: Channel, key: Key| Some((channel.number()?.min(15), key.number()?.min(127)));
+    // A note without a channel (CLAP allows -1) is heard as channel 1.
+    let note = |channel: Channel, key: Key| {
+        Some((
+            channel.number().unwrap_or(0).min(15),
+            key.number()?.min(127),
+        ))
+    };
     match *event {
         NoteEvent::NoteOn {
             channel,

@@ -283,24 +283,218 @@ fn a_corrupt_model_path_in_state_leaves_a_working_plugin() {
     assert!(state_text(&host.save_state()).contains("broken.safetensors"));
 }
 
+/// Notes sounding when the host deactivates the plugin end in the first block after it is
+/// activated again (nothing can be sent while it is inactive); pass-through keeps working.
 #[test]
-fn deactivate_and_reactivate_keep_working() {
-    let mut host = Host::new();
+fn notes_sounding_at_deactivation_end_in_the_first_block_after() {
+    let phrase = chorale_phrase("bwv66.6.mid", 16.0, 2.0, 6);
+    let (mut host, _) = host_with_phrase(&phrase);
     let mut transport = Transport::default();
-    host.audio(&mut transport, |audio| {
-        audio.block(
+    let held = host.audio(&mut transport, |audio| {
+        let mut blocks = Vec::new();
+        let_phrase_arrive(audio, &mut blocks);
+        blocks.push(audio.block(
             512,
             &[In::On {
                 time: 0,
-                key: 60,
+                key: 40,
                 velocity: 0.5,
             }],
-        )
+        ));
+        while check_pairs(&generated(&blocks, 6)).is_empty() {
+            blocks.push(audio.block(512, &[]));
+        }
+        check_pairs(&generated(&blocks, 6))
     });
     host.deactivate();
     host.activate();
     let block = host.audio(&mut transport, |audio| {
-        audio.block(512, &[In::Off { time: 1, key: 60 }])
+        audio.block(512, &[In::Off { time: 1, key: 40 }])
     });
-    assert!(block.events.iter().any(|e| !e.on && e.key == 60));
+    let offs: Vec<u8> = block
+        .events
+        .iter()
+        .filter(|e| e.channel == 6 && !e.on && e.time == 0)
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(offs, held);
+    // The held pass-through key is released too (at 0), and the player's own note-off passes.
+    assert!(block
+        .events
+        .iter()
+        .any(|e| e.channel == 0 && !e.on && e.key == 40 && e.time == 0));
+    assert!(block
+        .events
+        .iter()
+        .any(|e| e.channel == 0 && !e.on && e.key == 40 && e.time == 1));
+}
+
+/// A chorale's opening (first `beats` beats) moved to start at `at`, as a saved phrase.
+fn chorale_phrase(
+    file: &str,
+    beats: f64,
+    at: f64,
+    channel: u8,
+) -> continuo::engine::phrase::SavedPhrase {
+    let song = continuo::midi::read_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(file),
+        Default::default(),
+    )
+    .unwrap();
+    let notes: Vec<_> = song
+        .notes
+        .iter()
+        .filter(|n| n.start_beats < beats)
+        .map(|n| continuo::midi::Note {
+            start_beats: n.start_beats + at,
+            end_beats: n.end_beats.min(beats) + at,
+            ..*n
+        })
+        .filter(|n| n.end_beats > n.start_beats)
+        .collect();
+    assert!(notes.len() > 10);
+    continuo::engine::phrase::SavedPhrase {
+        start_beats: at,
+        length_beats: beats,
+        timeline: continuo::engine::phrase::Timeline::Host,
+        channel,
+        notes,
+    }
+}
+
+/// A fresh instance with `phrase` loaded as if from a project; returns the state too.
+fn host_with_phrase(phrase: &continuo::engine::phrase::SavedPhrase) -> (Host, Vec<u8>) {
+    let mut host = Host::new();
+    let text = state_text(&host.save_state());
+    let field = serde_json::to_string(&serde_json::to_string(phrase).unwrap()).unwrap();
+    let start = text.find("\"phrase\":").unwrap() + "\"phrase\":".len();
+    let end = start + text[start..].find("}\"").unwrap() + 2;
+    let state = state_from_text(&format!("{}{}{}", &text[..start], field, &text[end..]));
+    host.load_state(&state).expect("load a state with a phrase");
+    (host, state)
+}
+
+/// The inference thread hands a restored phrase over within a few milliseconds.
+fn let_phrase_arrive(audio: &mut Audio, blocks: &mut Vec<Block>) {
+    for _ in 0..40 {
+        blocks.push(audio.block(64, &[]));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A project saved with a phrase plays it again where it was, sample-accurately (random block
+/// sizes, a tempo change inside the phrase), and saves it back unchanged.
+#[test]
+fn a_saved_phrase_is_restored_and_plays_at_its_beats() {
+    let phrase = chorale_phrase("bwv323.mid", 6.0, 4.0, 4);
+    let (mut host, state) = host_with_phrase(&phrase);
+    assert_eq!(
+        host.save_state(),
+        state,
+        "the restored phrase saves back byte for byte"
+    );
+    let mut transport = Transport::default();
+    let mut rng = Rng(3);
+    let blocks = host.audio(&mut transport, |audio| {
+        let mut blocks = Vec::new();
+        let_phrase_arrive(audio, &mut blocks);
+        while audio.transport.pos < 12.0 {
+            if audio.transport.pos > 7.0 {
+                audio.transport.tempo = 87.5;
+            }
+            blocks.push(audio.block(rng.below(4096) as u32 + 1, &[]));
+        }
+        blocks
+    });
+    let got = generated(&blocks, 4);
+    assert_eq!(got, expected_events(&blocks, &phrase));
+    assert_eq!(got.len(), phrase.notes.len() * 2);
+}
+
+/// Loop, stop, bypass and a Mode change each end every sounding generated note in that block.
+#[test]
+fn loop_stop_bypass_and_mode_change_end_every_note_in_that_block() {
+    let phrase = chorale_phrase("bwv66.6.mid", 16.0, 2.0, 5);
+    let (mut host, _) = host_with_phrase(&phrase);
+    let mut transport = Transport::default();
+    host.audio(&mut transport, |audio| {
+        let mut blocks = Vec::new();
+        let_phrase_arrive(audio, &mut blocks);
+        let mut sounding = |blocks: &[Block]| check_pairs(&generated(blocks, 5));
+        let mut interrupt = |audio: &mut Audio,
+                             blocks: &mut Vec<Block>,
+                             what: &str,
+                             change: &dyn Fn(&mut Audio) -> Vec<In>| {
+            // Play until notes sound, then interrupt.
+            while sounding(blocks).is_empty() {
+                assert!(
+                    audio.transport.pos < 40.0,
+                    "{what}: the phrase never sounded"
+                );
+                blocks.push(audio.block(333, &[]));
+            }
+            let held = sounding(blocks);
+            let input = change(audio);
+            let block = audio.block(512, &input);
+            let offs: Vec<u8> = block
+                .events
+                .iter()
+                .filter(|e| e.channel == 5 && !e.on && e.time == 0)
+                .map(|e| e.key)
+                .collect();
+            assert_eq!(
+                offs, held,
+                "{what} must end every sounding note at the block's first sample"
+            );
+            blocks.push(block);
+        };
+        interrupt(audio, &mut blocks, "a loop", &|audio| {
+            audio.transport.pos -= 3.0;
+            vec![]
+        });
+        interrupt(audio, &mut blocks, "a jump forward", &|audio| {
+            audio.transport.pos += 1.5;
+            vec![]
+        });
+        interrupt(audio, &mut blocks, "bypass", &|_| {
+            vec![In::Param {
+                time: 0,
+                name: "Bypass",
+                value: 1.0,
+            }]
+        });
+        // Bypassed: nothing generated; then back, and back to the phrase's start.
+        for _ in 0..20 {
+            let b = audio.block(512, &[]);
+            assert!(b.events.iter().all(|e| e.channel != 5));
+            blocks.push(b);
+        }
+        blocks.push(audio.block(
+            512,
+            &[In::Param {
+                time: 0,
+                name: "Bypass",
+                value: 0.0,
+            }],
+        ));
+        audio.transport.pos = 2.0;
+        blocks.push(audio.block(512, &[]));
+        interrupt(audio, &mut blocks, "a Mode change", &|_| {
+            vec![In::Param {
+                time: 0,
+                name: "Mode",
+                value: 1.0,
+            }]
+        });
+        // A Mode change stops the phrase; go back to replay it, then stop the transport.
+        audio.transport.pos = 2.0;
+        blocks.push(audio.block(512, &[]));
+        interrupt(audio, &mut blocks, "stop", &|audio| {
+            audio.transport.playing = false;
+            vec![]
+        });
+        assert!(sounding(&blocks).is_empty());
+    });
 }

@@ -125,7 +125,7 @@ fn manual_generate_lands_on_the_grid_across_blocks_and_a_tempo_change() {
         }
         blocks
     });
-    let phrase = saved_phrase(&host.save_state());
+    let phrase = wait_saved_phrase(&mut host);
     assert!(!phrase.notes.is_empty(), "the model generated no notes");
     assert_eq!(phrase.channel, OUT);
     let end = phrase.notes.iter().map(|n| n.end_beats).fold(0.0, f64::max);
@@ -153,7 +153,7 @@ fn stop_and_loop_end_every_generated_note_in_that_block() {
     let mut host = Host::new();
     let mut transport = Transport::default();
     host.audio(&mut transport, |audio| {
-        let mut blocks = vec![audio.block(512, &setup(0.0, 8, 0.0))];
+        let mut blocks = vec![audio.block(512, &setup(0.0, 2, 0.0))];
         play_chorale(audio, 4.0, &mut blocks);
         blocks.push(audio.block(
             512,
@@ -226,7 +226,7 @@ fn auto_respond_answers_after_the_response_gap() {
         }
         (blocks, released)
     });
-    let phrase = saved_phrase(&host.save_state());
+    let phrase = wait_saved_phrase(&mut host);
     assert!(!phrase.notes.is_empty());
     assert!(
         phrase.start_beats >= released + 1.0 - 512.0 / 24_000.0,
@@ -253,9 +253,17 @@ fn continuous_keeps_generating_on_the_grid() {
         run(audio, &mut blocks, |_| 512, any_generated);
         let mut rng = Rng(77);
         let until = audio.transport.pos + 12.0;
+        // In real time, as a host would: the next phrase is asked for a bar ahead.
+        let t0 = Instant::now();
+        let mut played = 0u64;
         while audio.transport.pos < until {
-            blocks.push(audio.block(rng.below(2048) as u32 + 1, &[]));
-            std::thread::sleep(Duration::from_micros(300));
+            let frames = rng.below(2048) as u32 + 1;
+            blocks.push(audio.block(frames, &[]));
+            played += frames as u64;
+            let due = Duration::from_secs_f64(played as f64 / SAMPLE_RATE);
+            if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                std::thread::sleep(wait);
+            }
         }
         audio.transport.playing = false;
         blocks.push(audio.block(512, &[]));

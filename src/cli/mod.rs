@@ -1,8 +1,13 @@
 //! `continuo` subcommands. Each is thin: it parses arguments and calls `midi`, `roll`, `corpus`
 //! and `model`.
 
+mod common;
 mod corpus;
+mod eval;
+mod generate;
+mod info;
 mod quantize;
+mod train;
 
 use std::process::ExitCode;
 
@@ -25,6 +30,14 @@ enum Command {
     Corpus(corpus::Args),
     /// Write what the piano roll keeps of a MIDI file, to hear what the grid does to the music.
     Quantize(quantize::Args),
+    /// Train a model on folders of MIDI files.
+    Train(train::Args),
+    /// Measure a model on music: NLL per step, accuracy, and unigram/bigram baselines.
+    Eval(eval::Args),
+    /// Continue a MIDI file with a model.
+    Generate(generate::Args),
+    /// Show a model's architecture, vocabulary, grid and training summary.
+    Info(info::Args),
 }
 
 /// Runs the command line; errors print as one line on stderr with a non-zero exit code.
@@ -33,6 +46,10 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Corpus(args) => corpus::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Info(args) => info::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

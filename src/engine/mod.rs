@@ -277,6 +277,11 @@ impl<E: Copy> Engine<E> {
             self.playback
                 .schedule(&time, &mut self.sounding, room, |n| generated.push(n));
         }
+        if let Some(link) = &self.link {
+            while let Some(done) = self.playback.take_retired() {
+                link.notify(Notice::Free(done));
+            }
+        }
 
         // 5. Out, in time order: last block's leftovers, then generated and passed-through
         //    events merged by timing (generated first on a tie, so note-offs lead).
@@ -294,9 +299,13 @@ impl<E: Copy> Engine<E> {
         while let Some(response) = link.try_response() {
             match response {
                 Response::ModelReady { grid, window } => {
-                    *end_all = true;
-                    self.playback.stop();
-                    self.pending = None;
+                    // A model *change* ends what the old one generated; the first model only
+                    // arrives (a phrase restored from the project keeps playing).
+                    if self.model_ready {
+                        *end_all = true;
+                        self.playback.stop();
+                        self.pending = None;
+                    }
                     if grid != self.grid {
                         self.grid = grid;
                         self.capture.clear(grid.steps_per_beat);
@@ -322,8 +331,11 @@ impl<E: Copy> Engine<E> {
                     } else if time.offset_of(phrase.wanted_start) >= 0.0 {
                         phrase.wanted_start
                     } else {
-                        // Inference came back after the wanted start: the next quantize point.
-                        time.next_multiple(time.pos, phrase.quantize_beats, time.bar_anchor)
+                        // Inference came back after the wanted start: the next quantize point
+                        // (bars count from the host's bar start; steps and beats from beat 0).
+                        let bars = (phrase.quantize_beats - time.bar_beats).abs() < 1e-9;
+                        let anchor = if bars { time.bar_anchor } else { 0.0 };
+                        time.next_multiple(time.pos, phrase.quantize_beats, anchor)
                     };
                     let id = phrase.request_id;
                     if !restored && self.playback.can_follow(start, time) {

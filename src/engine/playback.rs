@@ -87,8 +87,9 @@ pub struct Playback {
     cursor: usize,
     /// A phrase to follow the current one seamlessly (Continuous mode), with its start.
     next: Option<(Box<Phrase>, f64)>,
-    /// A phrase finished this block, for the engine to hand back for freeing.
-    pub finished: Option<Box<Phrase>>,
+    /// Phrases done with this block, for the engine to hand back for freeing (never dropped
+    /// here: that would free memory on the audio thread).
+    retired: [Option<Box<Phrase>>; 4],
 }
 
 impl Playback {
@@ -103,9 +104,22 @@ impl Playback {
         self.start = start;
         self.seek(time);
         if let Some((next, _)) = self.next.take() {
-            self.finished = Some(next);
+            self.retire(next);
         }
         old
+    }
+
+    fn retire(&mut self, phrase: Box<Phrase>) {
+        match self.retired.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(phrase),
+            // Four retirements in one block cannot happen; leaking beats freeing here.
+            None => std::mem::forget(phrase),
+        }
+    }
+
+    /// A phrase to free off the audio thread, if any.
+    pub fn take_retired(&mut self) -> Option<Box<Phrase>> {
+        self.retired.iter_mut().find_map(Option::take)
     }
 
     /// Whether a phrase starting at `start` can follow the current one without cutting it.
@@ -140,7 +154,7 @@ impl Playback {
             self.cursor = p.events.len();
         }
         if let Some((next, _)) = self.next.take() {
-            self.finished = Some(next);
+            self.retire(next);
         }
     }
 
@@ -179,7 +193,9 @@ impl Playback {
             .is_some_and(|p| self.cursor >= p.events.len());
         if done && self.next.is_some() {
             let (next, start) = self.next.take().expect("checked");
-            self.finished = self.phrase.replace(next);
+            if let Some(old) = self.phrase.replace(next) {
+                self.retire(old);
+            }
             self.start = start;
             self.seek(time);
             self.schedule_current(time, sounding, max, &mut emitted, &mut emit);

@@ -624,3 +624,75 @@ fn snapshot_shows_context_and_phrase() {
     assert_eq!(audio.steps_per_beat, 4);
     assert_eq!(rig.reader.worker().generations, 1);
 }
+
+#[test]
+fn velocity_follows_the_player_or_is_fixed_and_channel_is_used() {
+    let mut rig = Rig::new(&["*60", "REST"], false);
+    let mut settings = Settings {
+        quantize: StartQuantize::Step,
+        channel: 9,
+        ..Settings::default()
+    };
+    rig.wait_model(&settings);
+    let soft = |timing, pitch| Input {
+        timing,
+        live: Live::NoteOn {
+            channel: 0,
+            pitch,
+            velocity: 40,
+        },
+        raw: Raw(timing),
+    };
+    rig.block(512, &settings, &[soft(0, 50), soft(10, 53)], None);
+    settings.generate = true;
+    rig.block(512, &settings, &[], None);
+    settings.generate = false;
+    let played = play_until(&mut rig, &settings, 1, |_| 512);
+    let first = played.iter().find(|(_, n)| n.on).unwrap().1;
+    assert_eq!((first.velocity, first.channel), (40, 9));
+    settings.velocity = 111;
+    settings.generate = true;
+    rig.block(512, &settings, &[], None);
+    settings.generate = false;
+    let t = Instant::now();
+    loop {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        let (_, events) = rig.block(512, &settings, &[], None);
+        if let Some(n) = notes(&events)
+            .into_iter()
+            .find(|n| n.on && n.velocity == 111)
+        {
+            assert_eq!(n.channel, 9);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_newer_request_supersedes_an_older_one() {
+    let mut rig = Rig::new(&["*64"], false);
+    let mut settings = Settings {
+        quantize: StartQuantize::Step,
+        ..Settings::default()
+    };
+    rig.wait_model(&settings);
+    // Three presses in a row before any answer: only the last request's phrase is played.
+    for _ in 0..3 {
+        settings.generate = true;
+        rig.block(16, &settings, &[], None);
+        settings.generate = false;
+        rig.block(16, &settings, &[], None);
+    }
+    play_until(&mut rig, &settings, 1, |_| 256);
+    let calls = rig.scripted.calls.load(Ordering::SeqCst);
+    assert!((1..=3).contains(&calls));
+    // The engine waits for nothing more, and only one phrase plays (one note per step).
+    assert!(rig.engine.pending.is_none());
+    let mut ons_per_block = Vec::new();
+    for _ in 0..20 {
+        let (_, events) = rig.block(256, &settings, &[], None);
+        ons_per_block.push(notes(&events).iter().filter(|n| n.on).count());
+    }
+    assert!(ons_per_block.iter().all(|&n| n <= 1), "{ons_per_block:?}");
+}

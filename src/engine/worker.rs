@@ -213,8 +213,9 @@ impl Worker {
         while !self.stop.load(Ordering::Acquire) {
             self.drain_notices();
             self.flush_backlog();
-            self.check_model();
+            // A project's phrase first: it must not wait for a model to load.
             self.check_restored_phrase();
+            self.check_model();
             if let Some(request) = self.requests.pop() {
                 self.answer(&request);
                 continue;

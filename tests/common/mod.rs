@@ -695,3 +695,16 @@ impl HostHandlers for TestHost {
         builder.register::<HostGui>();
     }
 }
+
+/// The last generated phrase from the plugin's state, once the inference thread has recorded
+/// it (it does so a few milliseconds after the audio thread schedules the phrase).
+pub fn wait_saved_phrase(host: &mut Host) -> continuo::engine::phrase::SavedPhrase {
+    let started = std::time::Instant::now();
+    loop {
+        let phrase = saved_phrase(&host.save_state());
+        if !phrase.notes.is_empty() || started.elapsed() > std::time::Duration::from_secs(10) {
+            return phrase;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

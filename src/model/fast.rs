@@ -1,0 +1,422 @@
+//! Batch-1 CPU inference without tensor bookkeeping, for generation.
+//!
+//! The bidirectional GRUs mean every new token recomputes the whole window: per token, 3 layers ×
+//! 2 directions × `window` sequential recurrent steps. A candle op costs microseconds of overhead
+//! whatever its size, which dwarfs a 128 × 384 product, so this path keeps the weights as plain
+//! `f32` and:
+//! - does the big products (each layer's input projections for the whole window, the attention
+//!   products) with `gemm`, the kernel candle itself calls, on one thread;
+//! - runs the recurrent matrix–vector products and the gates in plain Rust, register-tiled, with a
+//!   runtime-detected AVX2/FMA build of the same code and a portable fallback;
+//! - uses a vectorisable `exp` (Cephes polynomial, ~1 ulp) for the sigmoid and tanh.
+//!
+//! It computes exactly what [`super::network::Network`] computes (tests compare them to 1e-4).
+
+use candle_core::{Result, Tensor};
+
+use super::attention::{in_band, OUTSIDE_BAND};
+use super::network::Network;
+
+/// One bidirectional GRU layer as plain arrays.
+struct Layer {
+    input: usize,
+    /// `[I, 6H]`: forward then backward input weights, transposed, for `x · W`.
+    w_ih_t: Vec<f32>,
+    /// `[6H]`
+    b_ih: Vec<f32>,
+    /// Per direction `[H, 3H]` (transposed recurrent weights, for `h · W`).
+    w_hh_t: [Vec<f32>; 2],
+    /// Per direction `[3H]`.
+    b_hh: [Vec<f32>; 2],
+}
+
+struct Attention {
+    /// `[D, D]`
+    wa: Vec<f32>,
+    ba: f32,
+    /// `[T, T]` additive band mask, built for the model's window.
+    mask: Vec<f32>,
+}
+
+/// The network's weights, laid out for batch-1 CPU inference.
+pub struct FastNetwork {
+    window: usize,
+    embed: usize,
+    hidden: usize,
+    vocab: usize,
+    dense: usize,
+    leaky: f32,
+    embedding: Vec<f32>,
+    layers: [Layer; 3],
+    attention: [Attention; 2],
+    /// `[dense, 2H]`
+    dense_w: Vec<f32>,
+    dense_b: Vec<f32>,
+    /// `[dense, vocab]` (transposed, for `y · W`).
+    out_wt: Vec<f32>,
+    out_b: Vec<f32>,
+    avx2: bool,
+}
+
+/// Buffers reused between calls (one per generating thread).
+#[derive(Default)]
+pub struct Scratch {
+    x: Vec<f32>,
+    gx: Vec<f32>,
+    seq: Vec<f32>,
+    xw: Vec<f32>,
+    e: Vec<f32>,
+    att: Vec<f32>,
+    gh: Vec<f32>,
+    h: [Vec<f32>; 2],
+    last: Vec<f32>,
+    y: Vec<f32>,
+}
+
+fn flat(t: &Tensor) -> Result<Vec<f32>> {
+    t.to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()
+}
+
+fn transposed(t: &Tensor) -> Result<Vec<f32>> {
+    flat(&t.t()?.contiguous()?)
+}
+
+impl FastNetwork {
+    pub fn new(net: &Network) -> Result<Self> {
+        let cfg = &net.config;
+        let layer = |g: &super::gru::BiGru| -> Result<Layer> {
+            let w = Tensor::cat(&[&g.forward.weight_ih, &g.backward.weight_ih], 0)?; // [6H, I]
+            Ok(Layer {
+                input: w.dim(1)?,
+                w_ih_t: transposed(&w)?,
+                b_ih: flat(&Tensor::cat(&[&g.forward.bias_ih, &g.backward.bias_ih], 0)?)?,
+                w_hh_t: [
+                    transposed(&g.forward.weight_hh)?,
+                    transposed(&g.backward.weight_hh)?,
+                ],
+                b_hh: [flat(&g.forward.bias_hh)?, flat(&g.backward.bias_hh)?],
+            })
+        };
+        let attention = |a: &super::attention::SeqSelfAttention| -> Result<Attention> {
+            let t = cfg.window;
+            let mask = (0..t * t)
+                .map(|i| {
+                    if in_band(i / t, i % t, a.width) {
+                        0.0
+                    } else {
+                        OUTSIDE_BAND
+                    }
+                })
+                .collect();
+            Ok(Attention {
+                wa: flat(&a.wa)?,
+                ba: flat(&a.ba)?[0],
+                mask,
+            })
+        };
+        Ok(Self {
+            window: cfg.window,
+            embed: cfg.embedding,
+            hidden: cfg.hidden,
+            vocab: cfg.vocab_size,
+            dense: cfg.dense,
+            leaky: cfg.leaky_slope as f32,
+            embedding: flat(net.embedding.embeddings())?,
+            layers: [layer(&net.gru1)?, layer(&net.gru2)?, layer(&net.gru3)?],
+            attention: [attention(&net.attention1)?, attention(&net.attention2)?],
+            dense_w: flat(net.dense.weight())?,
+            dense_b: flat(net.dense.bias().expect("dense has a bias"))?,
+            out_wt: transposed(net.output.weight())?,
+            out_b: flat(net.output.bias().expect("output has a bias"))?,
+            avx2: simd_available(),
+        })
+    }
+
+    /// Uses the portable code even where AVX2 is present (for tests and benchmarks).
+    pub fn force_portable(&mut self) {
+        self.avx2 = false;
+    }
+
+    /// Logits for the step after `window` (exactly `window` ids, each < vocab) into `out`.
+    pub fn logits(&self, window: &[u32], s: &mut Scratch, out: &mut [f32]) {
+        assert_eq!(window.len(), self.window, "window length");
+        assert_eq!(out.len(), self.vocab, "logits length");
+        let (t, e, h) = (self.window, self.embed, self.hidden);
+        s.x.clear();
+        for &id in window {
+            let id = (id as usize).min(self.vocab - 1);
+            s.x.extend_from_slice(&self.embedding[id * e..(id + 1) * e]);
+        }
+        self.bigru(0, t, s, true);
+        self.attend(0, t, s);
+        std::mem::swap(&mut s.x, &mut s.att);
+        self.bigru(1, t, s, true);
+        self.attend(1, t, s);
+        std::mem::swap(&mut s.x, &mut s.att);
+        self.bigru(2, t, s, false);
+        // Dense + LeakyReLU on the last states, then the output layer.
+        s.y.clear();
+        for j in 0..self.dense {
+            let row = &self.dense_w[j * 2 * h..(j + 1) * 2 * h];
+            let v = self.dense_b[j] + row.iter().zip(&s.last).map(|(a, b)| a * b).sum::<f32>();
+            s.y.push(if v >= 0.0 { v } else { v * self.leaky });
+        }
+        out.copy_from_slice(&self.out_b);
+        if self.avx2 {
+            // Safety: `avx2` is only set when the CPU has AVX2 and FMA.
+            unsafe { matvec_avx2(&self.out_wt, &s.y, out) }
+        } else {
+            matvec_portable(&self.out_wt, &s.y, out)
+        }
+    }
+
+    /// One bidirectional layer on `s.x` `[T, I]`: into `s.seq` `[T, 2H]` (`sequence`) or
+    /// `s.last` `[2H]`.
+    fn bigru(&self, which: usize, t: usize, s: &mut Scratch, sequence: bool) {
+        let layer = &self.layers[which];
+        let h = self.hidden;
+        let (i, g) = (layer.input, 6 * h);
+        s.gx.clear();
+        for _ in 0..t {
+            s.gx.extend_from_slice(&layer.b_ih);
+        }
+        matmul(t, g, i, &mut s.gx, &s.x, i, 1, &layer.w_ih_t, g, 1);
+        s.seq.resize(t * 2 * h, 0.0);
+        s.gh.resize(3 * h, 0.0);
+        for dir in 0..2 {
+            s.h[dir].clear();
+            s.h[dir].resize(h, 0.0);
+            for step in 0..t {
+                let time = if dir == 0 { step } else { t - 1 - step };
+                let gx = &s.gx[time * g + dir * 3 * h..time * g + (dir + 1) * 3 * h];
+                s.gh.copy_from_slice(&layer.b_hh[dir]);
+                if self.avx2 {
+                    // Safety: `avx2` is only set when the CPU has AVX2 and FMA.
+                    unsafe { gru_step_avx2(&layer.w_hh_t[dir], gx, &mut s.gh, &mut s.h[dir]) }
+                } else {
+                    gru_step_portable(&layer.w_hh_t[dir], gx, &mut s.gh, &mut s.h[dir])
+                }
+                if sequence {
+                    s.seq[time * 2 * h + dir * h..time * 2 * h + (dir + 1) * h]
+                        .copy_from_slice(&s.h[dir]);
+                }
+            }
+        }
+        if !sequence {
+            s.last.clear();
+            s.last.extend_from_slice(&s.h[0]);
+            s.last.extend_from_slice(&s.h[1]);
+        }
+    }
+
+    /// Self-attention on `s.seq` `[T, D]` into `s.att`.
+    fn attend(&self, which: usize, t: usize, s: &mut Scratch) {
+        let a = &self.attention[which];
+        let d = 2 * self.hidden;
+        s.xw.clear();
+        s.xw.resize(t * d, 0.0);
+        matmul(t, d, d, &mut s.xw, &s.seq, d, 1, &a.wa, d, 1);
+        s.e.clear();
+        s.e.resize(t * t, 0.0);
+        // e = xw · seqᵀ: the right operand is seq read column-wise.
+        matmul(t, t, d, &mut s.e, &s.xw, d, 1, &s.seq, 1, d as isize);
+        for (row, mask) in s.e.chunks_mut(t).zip(a.mask.chunks(t)) {
+            for (v, m) in row.iter_mut().zip(mask) {
+                *v = sigmoid(*v + a.ba) + m;
+            }
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0;
+            for v in row.iter_mut() {
+                *v = exp(*v - max);
+                sum += *v;
+            }
+            for v in row.iter_mut() {
+                *v /= sum;
+            }
+        }
+        s.att.clear();
+        s.att.resize(t * d, 0.0);
+        matmul(t, d, t, &mut s.att, &s.e, t, 1, &s.seq, d, 1);
+    }
+}
+
+/// `dst[m×n] += lhs[m×k] · rhs[k×n]` (row-major dst; operand strides given), one thread.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    lhs: &[f32],
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    rhs_cs: isize,
+) {
+    assert!(dst.len() >= m * n);
+    assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+    assert!(rhs.len() as isize > (k as isize - 1) * rhs_rs as isize + (n as isize - 1) * rhs_cs);
+    // Safety: the asserts above keep every index gemm touches inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    }
+}
+
+/// Whether the AVX2/FMA build of the kernels can run here.
+pub fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `a * b + c`, fused where the build allows.
+trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+struct Fused;
+struct Plain;
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+impl MulAdd for Plain {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
+const TILE: usize = 64;
+
+/// `out[j] += Σ_k v[k] · wt[k·n + j]` with `n = out.len()`: the accumulators of a 64-wide tile
+/// stay in registers while `k` runs.
+#[inline(always)]
+fn matvec<F: MulAdd>(wt: &[f32], v: &[f32], out: &mut [f32]) {
+    let n = out.len();
+    assert!(wt.len() >= v.len() * n);
+    let mut start = 0;
+    while start + TILE <= n {
+        let mut acc = [0f32; TILE];
+        acc.copy_from_slice(&out[start..start + TILE]);
+        for (k, &vk) in v.iter().enumerate() {
+            let row: &[f32; TILE] = wt[k * n + start..k * n + start + TILE]
+                .try_into()
+                .expect("tile");
+            for j in 0..TILE {
+                acc[j] = F::mul_add(vk, row[j], acc[j]);
+            }
+        }
+        out[start..start + TILE].copy_from_slice(&acc);
+        start += TILE;
+    }
+    for j in start..n {
+        let mut a = out[j];
+        for (k, &vk) in v.iter().enumerate() {
+            a = F::mul_add(vk, wt[k * n + j], a);
+        }
+        out[j] = a;
+    }
+}
+
+/// One reset-after GRU step of one direction: `gh` holds `b_hh` on entry; `h` is updated.
+#[inline(always)]
+fn gru_step<F: MulAdd>(w_hh_t: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
+    let n = h.len();
+    matvec::<F>(w_hh_t, h, gh);
+    for j in 0..n {
+        let r = sigmoid(gx[j] + gh[j]);
+        let z = sigmoid(gx[n + j] + gh[n + j]);
+        let c = tanh(F::mul_add(r, gh[2 * n + j], gx[2 * n + j]));
+        h[j] = F::mul_add(z, h[j] - c, c);
+    }
+}
+
+fn gru_step_portable(w: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
+    gru_step::<Plain>(w, gx, gh, h)
+}
+
+fn matvec_portable(w: &[f32], v: &[f32], out: &mut [f32]) {
+    matvec::<Plain>(w, v, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gru_step_avx2(w: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
+    gru_step::<Fused>(w, gx, gh, h)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn matvec_avx2(w: &[f32], v: &[f32], out: &mut [f32]) {
+    matvec::<Fused>(w, v, out)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn gru_step_avx2(w: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
+    gru_step_portable(w, gx, gh, h)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn matvec_avx2(w: &[f32], v: &[f32], out: &mut [f32]) {
+    matvec_portable(w, v, out)
+}
+
+/// `e^x` for f32 without a libm call, so loops over it vectorise: Cephes' `expf` (range
+/// reduction by ln 2, degree-6 polynomial), ~1 ulp on [-87, 88], clamped outside.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + 0.5).floor();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    2.0 * sigmoid(2.0 * x) - 1.0
+}

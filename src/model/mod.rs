@@ -1,0 +1,268 @@
+//! The seed model: the reference design's network in candle, its one-file format, sampling,
+//! training and evaluation. Knows nothing of plugins; the plugin and the CLI use [`Model`].
+
+pub mod attention;
+mod config;
+pub mod data;
+pub mod device;
+pub mod eval;
+pub mod fast;
+pub mod file;
+pub mod gru;
+pub mod network;
+pub mod recurrence;
+pub mod sampler;
+pub mod train;
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use candle_core::{Device, Module, Tensor};
+use rand::SeedableRng;
+
+pub use config::Config;
+pub use file::{ModelError, PitchFallback, TrainingSummary};
+pub use network::Network;
+pub use sampler::SamplingOptions;
+
+use crate::roll::{Grid, Vocab};
+
+/// The default model, trained as the README says, built into the binary.
+static EMBEDDED_BYTES: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/models/default.safetensors"
+));
+/// Name of the embedded model in messages and the UI.
+pub const EMBEDDED_NAME: &str = "default (embedded)";
+
+/// A loaded model: network + config + vocab + grid + training summary. Send + Sync, shared by Arc.
+pub struct Model {
+    network: Network,
+    meta: file::ModelMeta,
+    device: Device,
+    name: String,
+    parameters: usize,
+    /// The plain-Rust CPU path for batch-1 inference (see [`fast`]); `None` on a GPU.
+    fast: Option<fast::FastNetwork>,
+}
+
+impl Model {
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Model, ModelError> {
+        Self::from_bytes_named(bytes, "model", device)
+    }
+
+    /// Like [`Model::from_bytes`], with the name errors and the UI use.
+    pub fn from_bytes_named(
+        bytes: &[u8],
+        name: &str,
+        device: &Device,
+    ) -> Result<Model, ModelError> {
+        let loaded = file::decode(bytes, name, device)?;
+        Self::from_parts(loaded.meta, loaded.tensors, name, device)
+    }
+
+    pub fn from_file(path: &Path, device: &Device) -> Result<Model, ModelError> {
+        let loaded = file::read(path, device)?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        Self::from_parts(loaded.meta, loaded.tensors, &name, device)
+    }
+
+    /// Builds a model from checked metadata and weights.
+    pub fn from_parts(
+        meta: file::ModelMeta,
+        tensors: std::collections::HashMap<String, Tensor>,
+        name: &str,
+        device: &Device,
+    ) -> Result<Model, ModelError> {
+        let parameters = tensors.values().map(|t| t.elem_count()).sum();
+        let vb = candle_nn::VarBuilder::from_tensors(tensors, candle_core::DType::F32, device);
+        let network = Network::new(&meta.config, vb)
+            .map_err(ModelError::candle(name, "cannot build the network"))?;
+        let fast = if device.is_cpu() {
+            Some(
+                fast::FastNetwork::new(&network)
+                    .map_err(ModelError::candle(name, "cannot prepare CPU inference"))?,
+            )
+        } else {
+            None
+        };
+        Ok(Model {
+            network,
+            meta,
+            device: device.clone(),
+            name: name.to_string(),
+            parameters,
+            fast,
+        })
+    }
+
+    /// The default model embedded in the binary (include_bytes of models/default.safetensors),
+    /// loaded once per process on the CPU and shared.
+    pub fn embedded() -> Result<Arc<Model>, ModelError> {
+        static LOADED: OnceLock<Result<Arc<Model>, String>> = OnceLock::new();
+        LOADED
+            .get_or_init(|| {
+                Model::from_bytes_named(EMBEDDED_BYTES, EMBEDDED_NAME, &Device::Cpu)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|reason| ModelError::Invalid {
+                name: EMBEDDED_NAME.into(),
+                reason,
+            })
+    }
+
+    /// The embedded default model loaded anew on any device (the shared CPU copy is
+    /// [`Model::embedded`]).
+    pub fn embedded_on(device: &Device) -> Result<Model, ModelError> {
+        Model::from_bytes_named(EMBEDDED_BYTES, EMBEDDED_NAME, device)
+    }
+
+    /// A short description of the layers, for `continuo info` and the UI.
+    pub fn architecture(&self) -> String {
+        let c = &self.meta.config;
+        format!(
+            "Embedding({v}, {e}) → [BiGRU({h}) → SeqSelfAttention(width {w}) → Dropout({d})] × 2 → BiGRU({h}, last states) → Dropout({d}) → Dense({dense}) → LeakyReLU({s}) → Dense({v}) → softmax; window {win}",
+            v = c.vocab_size,
+            e = c.embedding,
+            h = c.hidden,
+            w = c.attention_width,
+            d = c.dropout,
+            dense = c.dense,
+            s = c.leaky_slope,
+            win = c.window
+        )
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.meta.config
+    }
+    pub fn vocab(&self) -> &Vocab {
+        &self.meta.vocab
+    }
+    pub fn grid(&self) -> Grid {
+        self.meta.grid
+    }
+    pub fn summary(&self) -> &TrainingSummary {
+        &self.meta.summary
+    }
+    pub fn fallback(&self) -> &PitchFallback {
+        &self.meta.fallback
+    }
+    pub fn meta(&self) -> &file::ModelMeta {
+        &self.meta
+    }
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+    pub fn parameter_count(&self) -> usize {
+        self.parameters
+    }
+    pub fn device_name(&self) -> &'static str {
+        device::name(&self.device)
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The context the network sees for a history of ids: its last `window` ids, left-padded
+    /// with REST.
+    pub fn context_window(&self, context: &[u32]) -> Vec<u32> {
+        let w = self.meta.config.window;
+        let mut out = Vec::with_capacity(w);
+        crate::roll::window_at(context, context.len(), w, &mut out);
+        out
+    }
+
+    /// Logits `[vocab]` for the next step after one window of exactly `window` ids.
+    pub fn next_logits(&self, window: &[u32]) -> Result<Vec<f32>, ModelError> {
+        self.check_ids(window)?;
+        if window.len() != self.meta.config.window {
+            return Err(ModelError::Invalid {
+                name: self.name.clone(),
+                reason: format!(
+                    "a window has {} ids, the model needs {}",
+                    window.len(),
+                    self.meta.config.window
+                ),
+            });
+        }
+        if let Some(fast) = &self.fast {
+            let mut scratch = fast::Scratch::default();
+            let mut logits = vec![0.0; self.meta.config.vocab_size];
+            fast.logits(window, &mut scratch, &mut logits);
+            return Ok(logits);
+        }
+        let logits = self.batch_logits(window, 1)?;
+        logits
+            .get(0)
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(ModelError::candle(&self.name, "inference failed"))
+    }
+
+    /// Logits `[n, vocab]` for `n` windows laid end to end in `windows` (the candle network, any
+    /// device; used by evaluation).
+    pub fn batch_logits(&self, windows: &[u32], n: usize) -> Result<Tensor, ModelError> {
+        self.check_ids(windows)?;
+        let w = self.meta.config.window;
+        let err = ModelError::candle(&self.name, "inference failed");
+        let run = || -> candle_core::Result<Tensor> {
+            let ids = Tensor::from_slice(windows, (n, w), &self.device)?;
+            self.network.forward(&ids)
+        };
+        run().map_err(err)
+    }
+
+    fn check_ids(&self, ids: &[u32]) -> Result<(), ModelError> {
+        match ids
+            .iter()
+            .find(|&&id| id as usize >= self.meta.config.vocab_size)
+        {
+            Some(id) => Err(ModelError::Invalid {
+                name: self.name.clone(),
+                reason: format!(
+                    "token id {id} is outside the vocabulary of {}",
+                    self.meta.config.vocab_size
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Samples `steps` ids continuing `context` (ids; its last `window` are used, left-padded with
+    /// REST). Same seed → same output. Temperature → 0 is argmax. Never returns UNK.
+    pub fn generate(
+        &self,
+        context: &[u32],
+        steps: usize,
+        sampling: &SamplingOptions,
+    ) -> Result<Vec<u32>, ModelError> {
+        self.check_ids(context)?;
+        let w = self.meta.config.window;
+        let mut window = self.context_window(context);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(sampling.seed);
+        let mut out = Vec::with_capacity(steps);
+        let mut pairs = Vec::new();
+        let mut scratch = fast::Scratch::default();
+        let mut logits = vec![0.0; self.meta.config.vocab_size];
+        for _ in 0..steps {
+            match &self.fast {
+                Some(fast) => fast.logits(&window, &mut scratch, &mut logits),
+                None => logits = self.next_logits(&window)?,
+            }
+            let id = sampler::sample(&logits, sampling, &mut rng, &mut pairs);
+            out.push(id);
+            window.rotate_left(1);
+            window[w - 1] = id;
+        }
+        debug_assert!(out.iter().all(|&id| id != crate::roll::UNK_ID));
+        Ok(out)
+    }
+}

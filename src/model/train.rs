@@ -1,0 +1,907 @@
+//! Training: data preparation, AdamW, validation, checkpoints that `--resume` continues, the best
+//! epoch kept as the model file, a CSV log and a PNG plot of the loss curves beside it.
+//!
+//! Files beside `<out>.safetensors`: `<out>.checkpoint.safetensors` (weights, optimizer moments and
+//! the training state; written every epoch, every few minutes inside an epoch and on Ctrl-C; it
+//! is itself a loadable model), `<out>.csv` and `<out>.png`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use super::data::{self, Encoder, Examples};
+use super::file::{self, ModelMeta, PitchFallback, TrainingSummary};
+use super::{Config, Network};
+use crate::roll::{split_pieces, transpositions, Chord, Grid, Vocab, VocabOptions, UNK_ID};
+
+/// What to train on and how.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub data: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Global gradient-norm clip (0 = off).
+    pub clip_norm: f64,
+    pub stride: usize,
+    pub max_vocab: usize,
+    pub transpose: u32,
+    pub val_fraction: f64,
+    /// At most this many validation windows per epoch (evenly spread over the held-out pieces).
+    pub max_val_windows: usize,
+    pub seed: u64,
+    pub resume: bool,
+    pub grid: Grid,
+    /// Network sizes; `vocab_size` is set from the data.
+    pub config: Config,
+    /// Minutes between checkpoints inside an epoch.
+    pub checkpoint_minutes: f64,
+    /// The command line, for the summary.
+    pub command: String,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            data: Vec::new(),
+            output: PathBuf::from("model.safetensors"),
+            epochs: 10,
+            batch: 256,
+            lr: 2e-3,
+            weight_decay: 0.01,
+            clip_norm: 5.0,
+            stride: 1,
+            max_vocab: 4096,
+            transpose: 0,
+            val_fraction: 0.05,
+            max_val_windows: 20_000,
+            seed: 1,
+            resume: false,
+            grid: Grid::default(),
+            config: Config::default(),
+            checkpoint_minutes: 5.0,
+            command: String::new(),
+        }
+    }
+}
+
+/// One epoch's line of the CSV log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochRow {
+    pub epoch: usize,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    pub train_loss: f64,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    pub val_loss: f64,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    pub val_accuracy: f64,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    pub val_top5: f64,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    pub windows_per_second: f64,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    pub seconds: f64,
+}
+
+/// Everything `--resume` needs besides weights and moments (stored as checkpoint metadata).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct TrainState {
+    /// The epoch in progress (0-based) and the next batch in it.
+    epoch: usize,
+    batch: usize,
+    /// Optimizer steps so far.
+    step: usize,
+    /// Sum and count of training losses in the epoch in progress.
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    loss_sum: f64,
+    loss_count: usize,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    best_val: f64,
+    best_epoch: usize,
+    history: Vec<EpochRow>,
+    /// (epochs, mean training loss since the last point): the curve of the plot.
+    curve: Vec<(f64, f64)>,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    wall_seconds: f64,
+    // What defines the data, so a resumed run sees the same windows in the same order.
+    data: Vec<PathBuf>,
+    stride: usize,
+    transpose: u32,
+    max_vocab: usize,
+    #[serde(deserialize_with = "super::file::nan_if_null")]
+    val_fraction: f64,
+    max_val_windows: usize,
+    seed: u64,
+    batch_size: usize,
+    grid: Grid,
+}
+
+/// What a finished (or interrupted) run reports.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub summary: TrainingSummary,
+    pub history: Vec<EpochRow>,
+    pub interrupted: bool,
+    pub model: PathBuf,
+    pub checkpoint: PathBuf,
+}
+
+/// `<out>` with its extension replaced: `models/default.safetensors` → `models/default.<ext>`.
+pub fn sidecar(output: &Path, ext: &str) -> PathBuf {
+    output.with_extension(ext)
+}
+
+pub fn checkpoint_path(output: &Path) -> PathBuf {
+    sidecar(output, "checkpoint.safetensors")
+}
+
+/// The prepared data of a run.
+pub struct Prepared {
+    pub vocab: Vocab,
+    pub fallback: PitchFallback,
+    pub train: Examples,
+    pub val: Examples,
+    pub train_files: Vec<PathBuf>,
+    pub val_files: Vec<PathBuf>,
+}
+
+/// Reads, splits by piece, augments the training pieces by transposition, builds the vocabulary
+/// (unless given) and the per-pitch fallback from the training pieces only, and cuts windows.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    paths: &[PathBuf],
+    grid: Grid,
+    window: usize,
+    stride: usize,
+    transpose: u32,
+    max_vocab: usize,
+    val_fraction: f64,
+    max_val_windows: usize,
+    seed: u64,
+    vocab: Option<Vocab>,
+) -> Result<Prepared, String> {
+    let bar = crate::cli::progress_bar(0, "reading");
+    let pieces = data::read_pieces(paths, grid, |_| bar.inc(1))?;
+    bar.finish_and_clear();
+    let (train_idx, val_idx) = split_pieces(pieces.len(), val_fraction, seed);
+    let train_rolls: Vec<Vec<Chord>> = train_idx
+        .iter()
+        .flat_map(|&i| transpositions(&pieces[i].roll.steps, transpose))
+        .collect();
+    let vocab = match vocab {
+        Some(v) => v,
+        None => Vocab::build(
+            train_rolls.iter().flatten(),
+            grid.onsets,
+            VocabOptions {
+                max_vocab: Some(max_vocab),
+                min_count: 1,
+            },
+        ),
+    };
+    let fallback = PitchFallback::fit(
+        train_rolls
+            .iter()
+            .flatten()
+            .filter(|c| !c.is_rest() && vocab.id(c) == UNK_ID),
+    );
+    let mut encoder = Encoder::new(&vocab);
+    let train_encoded: Vec<_> = train_rolls
+        .iter()
+        .map(|steps| encoder.encode(steps))
+        .collect();
+    let val_encoded: Vec<_> = val_idx
+        .iter()
+        .map(|&i| encoder.encode(&pieces[i].roll.steps))
+        .collect();
+    // Every step is a candidate; each epoch trains on the targets of one phase of the stride
+    // (epoch e: steps t ≡ e mod stride), so successive epochs cover all of the data.
+    let _ = stride;
+    let train = Examples::new(train_encoded, window, 1);
+    let mut val = Examples::new(val_encoded, window, 1);
+    if val.examples.len() > max_val_windows && max_val_windows > 0 {
+        let n = val.examples.len();
+        val.examples = (0..max_val_windows)
+            .map(|i| val.examples[i * n / max_val_windows])
+            .collect();
+    }
+    Ok(Prepared {
+        train_files: train_idx.iter().map(|&i| pieces[i].path.clone()).collect(),
+        val_files: val_idx.iter().map(|&i| pieces[i].path.clone()).collect(),
+        vocab,
+        fallback,
+        train,
+        val,
+    })
+}
+
+/// AdamW with decoupled weight decay and global-norm clipping; unlike candle-nn's, its moments
+/// can be saved and restored, so a resumed run continues exactly.
+pub struct AdamW {
+    vars: Vec<(String, Var)>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    pub step: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub clip_norm: f64,
+}
+
+impl AdamW {
+    const BETA1: f64 = 0.9;
+    const BETA2: f64 = 0.999;
+    const EPS: f64 = 1e-7;
+
+    pub fn new(
+        varmap: &VarMap,
+        lr: f64,
+        weight_decay: f64,
+        clip_norm: f64,
+    ) -> candle_core::Result<Self> {
+        let mut vars: Vec<(String, Var)> = varmap
+            .data()
+            .lock()
+            .expect("varmap lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let m = vars
+            .iter()
+            .map(|(_, v)| v.zeros_like())
+            .collect::<candle_core::Result<_>>()?;
+        let v = vars
+            .iter()
+            .map(|(_, v)| v.zeros_like())
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Self {
+            vars,
+            m,
+            v,
+            step: 0,
+            lr,
+            weight_decay,
+            clip_norm,
+        })
+    }
+
+    /// One update; returns the gradient norm before clipping.
+    pub fn update(&mut self, loss: &Tensor) -> candle_core::Result<f64> {
+        let grads = loss.backward()?;
+        let mut sq = 0f64;
+        let gs: Vec<Option<Tensor>> = self
+            .vars
+            .iter()
+            .map(|(_, var)| grads.get(var.as_tensor()).cloned())
+            .collect();
+        for g in gs.iter().flatten() {
+            sq += g
+                .sqr()?
+                .sum_all()?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
+        }
+        let norm = sq.sqrt();
+        let scale = if self.clip_norm > 0.0 && norm > self.clip_norm {
+            self.clip_norm / norm
+        } else {
+            1.0
+        };
+        self.step += 1;
+        let t = self.step as i32;
+        let (c1, c2) = (1.0 - Self::BETA1.powi(t), 1.0 - Self::BETA2.powi(t));
+        for (i, (_, var)) in self.vars.iter().enumerate() {
+            let Some(g) = &gs[i] else { continue };
+            let g = if scale < 1.0 { (g * scale)? } else { g.clone() };
+            self.m[i] = ((&self.m[i] * Self::BETA1)? + (&g * (1.0 - Self::BETA1))?)?;
+            self.v[i] = ((&self.v[i] * Self::BETA2)? + (g.sqr()? * (1.0 - Self::BETA2))?)?;
+            let update = ((&self.m[i] / c1)? / ((&self.v[i] / c2)?.sqrt()? + Self::EPS)?)?;
+            let decayed = (var.as_tensor() * (1.0 - self.lr * self.weight_decay))?;
+            var.set(&(decayed - (update * self.lr)?)?)?;
+        }
+        Ok(norm)
+    }
+
+    /// The moments as named tensors (`adamw.m.<var>`, `adamw.v.<var>`).
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::with_capacity(2 * self.vars.len());
+        for (i, (name, _)) in self.vars.iter().enumerate() {
+            out.push((format!("adamw.m.{name}"), self.m[i].clone()));
+            out.push((format!("adamw.v.{name}"), self.v[i].clone()));
+        }
+        out
+    }
+
+    /// Restores moments saved by [`AdamW::state`] (names without the `adamw.` prefix).
+    pub fn restore(&mut self, saved: &HashMap<String, Tensor>, step: usize) -> Result<(), String> {
+        for (i, (name, var)) in self.vars.iter().enumerate() {
+            for (kind, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
+                let t = saved
+                    .get(&format!("{kind}.{name}"))
+                    .ok_or_else(|| format!("checkpoint lacks optimizer state for {name}"))?;
+                if t.dims() != var.dims() {
+                    return Err(format!(
+                        "checkpoint optimizer state for {name} has the wrong shape"
+                    ));
+                }
+                *slot = t.clone();
+            }
+        }
+        self.step = step;
+        Ok(())
+    }
+}
+
+fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
+    let mut out: Vec<(String, Tensor)> = varmap
+        .data()
+        .lock()
+        .expect("varmap lock")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Loss, top-1 and top-5 accuracy of the network on examples (no dropout).
+pub fn validate(
+    net: &Network,
+    examples: &Examples,
+    device: &Device,
+    batch: usize,
+) -> candle_core::Result<(f64, f64, f64)> {
+    let (mut ctx, mut tgt) = (Vec::new(), Vec::new());
+    let (mut loss, mut top1, mut top5, mut n) = (0f64, 0usize, 0usize, 0usize);
+    let w = examples.window;
+    for start in (0..examples.len()).step_by(batch.max(1)) {
+        let end = (start + batch).min(examples.len());
+        examples.batch(start..end, &mut ctx, &mut tgt);
+        let logits = net.forward_t(&Tensor::from_slice(&ctx, (end - start, w), device)?, false)?;
+        let logp = candle_nn::ops::log_softmax(&logits, 1)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
+        for (row, &t) in logp.iter().zip(&tgt) {
+            let lt = row[t as usize];
+            loss -= lt as f64;
+            let better = row.iter().filter(|&&l| l > lt).count();
+            top1 += (better == 0) as usize;
+            top5 += (better < 5) as usize;
+        }
+        n += end - start;
+    }
+    let n = n.max(1) as f64;
+    Ok((loss / n, top1 as f64 / n, top5 as f64 / n))
+}
+
+/// Trains as `opts` says until done or `stop` is set (Ctrl-C), leaving a checkpoint either way.
+pub fn train(
+    opts: &TrainOptions,
+    device: &Device,
+    stop: &AtomicBool,
+) -> Result<TrainReport, String> {
+    let started = Instant::now();
+    let ckpt_path = checkpoint_path(&opts.output);
+    let ckpt_bytes = if opts.resume {
+        Some(
+            std::fs::read(&ckpt_path)
+                .map_err(|e| format!("--resume: cannot read {}: {e}", ckpt_path.display()))?,
+        )
+    } else {
+        None
+    };
+    let resumed = match &ckpt_bytes {
+        Some(bytes) => Some(
+            file::decode(bytes, &ckpt_path.display().to_string(), device)
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let mut state: TrainState = match &resumed {
+        Some(loaded) => {
+            let text = loaded.extra.get("train_state").ok_or_else(|| {
+                format!(
+                    "{}: not a training checkpoint (no train_state)",
+                    ckpt_path.display()
+                )
+            })?;
+            serde_json::from_str(text)
+                .map_err(|e| format!("{}: bad train_state: {e}", ckpt_path.display()))?
+        }
+        None => TrainState {
+            epoch: 0,
+            batch: 0,
+            step: 0,
+            loss_sum: 0.0,
+            loss_count: 0,
+            best_val: f64::INFINITY,
+            best_epoch: 0,
+            history: Vec::new(),
+            curve: Vec::new(),
+            wall_seconds: 0.0,
+            data: opts.data.clone(),
+            stride: opts.stride,
+            transpose: opts.transpose,
+            max_vocab: opts.max_vocab,
+            val_fraction: opts.val_fraction,
+            max_val_windows: opts.max_val_windows,
+            seed: opts.seed,
+            batch_size: opts.batch,
+            grid: opts.grid,
+        },
+    };
+    if resumed.is_some() {
+        eprintln!(
+            "resuming {} at epoch {} batch {} (data, split, stride, transposition, vocabulary and batch size come from the checkpoint)",
+            ckpt_path.display(),
+            state.epoch + 1,
+            state.batch
+        );
+    }
+    let mut config = match &resumed {
+        Some(loaded) => loaded.meta.config.clone(),
+        None => opts.config.clone(),
+    };
+    let prepared = prepare(
+        &state.data,
+        state.grid,
+        config.window,
+        state.stride,
+        state.transpose,
+        state.max_vocab,
+        state.val_fraction,
+        state.max_val_windows,
+        state.seed,
+        resumed.as_ref().map(|l| l.meta.vocab.clone()),
+    )?;
+    config.vocab_size = prepared.vocab.len();
+    config.validate()?;
+    if prepared.train.is_empty() {
+        return Err("no training windows: the data has no steps".into());
+    }
+    eprintln!(
+        "data: {} training pieces ({} windows per epoch with transpositions ±{}, stride {}), {} held-out pieces ({} validation windows); vocabulary {} ids",
+        prepared.train_files.len(),
+        prepared.train.len() / state.stride.max(1),
+        state.transpose,
+        state.stride,
+        prepared.val_files.len(),
+        prepared.val.len(),
+        prepared.vocab.len()
+    );
+
+    let mut varmap = VarMap::new();
+    let net = Network::new(
+        &config,
+        VarBuilder::from_varmap(&varmap, DType::F32, device),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut opt = AdamW::new(&varmap, opts.lr, opts.weight_decay, opts.clip_norm)
+        .map_err(|e| e.to_string())?;
+    if let (Some(loaded), Some(bytes)) = (&resumed, &ckpt_bytes) {
+        for (name, t) in &loaded.tensors {
+            varmap
+                .set_one(name, t)
+                .map_err(|e| format!("checkpoint tensor {name}: {e}"))?;
+        }
+        let moments =
+            file::read_prefixed(bytes, "adamw.", &ckpt_path.display().to_string(), device)
+                .map_err(|e| e.to_string())?;
+        opt.restore(&moments, state.step)?;
+    }
+    eprintln!(
+        "network: {} parameters",
+        named_tensors(&varmap)
+            .iter()
+            .map(|(_, t)| t.elem_count())
+            .sum::<usize>()
+    );
+
+    let base_meta = ModelMeta {
+        config: config.clone(),
+        vocab: prepared.vocab.clone(),
+        grid: state.grid,
+        summary: TrainingSummary::default(),
+        fallback: prepared.fallback.clone(),
+    };
+    let summary_for =
+        |state: &TrainState, epochs: f64, row: Option<&EpochRow>, wall: f64| TrainingSummary {
+            data: state.data.iter().map(|p| p.display().to_string()).collect(),
+            train_files: prepared.train_files.len(),
+            val_files: prepared
+                .val_files
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            val_fraction: state.val_fraction,
+            seed: state.seed,
+            stride: state.stride,
+            transpose: state.transpose,
+            max_vocab: state.max_vocab,
+            batch: state.batch_size,
+            lr: opts.lr,
+            train_windows: prepared.train.len() / state.stride.max(1),
+            val_windows: prepared.val.len(),
+            epochs,
+            best_epoch: row.map(|r| r.epoch).unwrap_or(0),
+            train_loss: row.map(|r| r.train_loss).unwrap_or(f64::NAN),
+            val_loss: row.map(|r| r.val_loss).unwrap_or(f64::NAN),
+            val_accuracy: row.map(|r| r.val_accuracy).unwrap_or(f64::NAN),
+            val_top5: row.map(|r| r.val_top5).unwrap_or(f64::NAN),
+            wall_seconds: wall,
+            date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            command: opts.command.clone(),
+        };
+    let save_model = |path: &Path, summary: TrainingSummary| -> Result<(), String> {
+        let meta = ModelMeta {
+            summary,
+            ..base_meta.clone()
+        };
+        let bytes = file::encode(&meta, &named_tensors(&varmap), &HashMap::new())?;
+        file::write_atomically(path, &bytes)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    };
+    let save_checkpoint =
+        |state: &TrainState, opt: &AdamW, summary: TrainingSummary| -> Result<(), String> {
+            let meta = ModelMeta {
+                summary,
+                ..base_meta.clone()
+            };
+            let mut tensors = named_tensors(&varmap);
+            tensors.extend(opt.state());
+            let mut extra = HashMap::new();
+            extra.insert(
+                "train_state".to_string(),
+                serde_json::to_string(state).map_err(|e| e.to_string())?,
+            );
+            let bytes = file::encode(&meta, &tensors, &extra)?;
+            file::write_atomically(&ckpt_path, &bytes)
+                .map_err(|e| format!("{}: cannot write: {e}", ckpt_path.display()))
+        };
+
+    let stride = state.stride.max(1);
+    let epoch_examples = |epoch: usize| -> Vec<usize> {
+        (0..prepared.train.len())
+            .filter(|&i| prepared.train.examples[i].1 as usize % stride == epoch % stride)
+            .collect()
+    };
+    let n = epoch_examples(state.epoch).len();
+    let batch = state.batch_size.max(1);
+    let batches = n.div_ceil(batch);
+    let window = config.window;
+    let (mut ctx, mut tgt) = (
+        Vec::with_capacity(batch * window),
+        Vec::with_capacity(batch),
+    );
+    let wall_before = state.wall_seconds;
+    let mut interrupted = false;
+    let mut last_checkpoint = Instant::now();
+    let mut last_log = Instant::now();
+    let (mut log_sum, mut log_count) = (0f64, 0usize);
+    let best_row = |state: &TrainState| {
+        state
+            .history
+            .iter()
+            .find(|r| r.epoch == state.best_epoch)
+            .cloned()
+    };
+
+    while state.epoch < opts.epochs {
+        let epoch = state.epoch;
+        let mut order = epoch_examples(epoch);
+        let n = order.len();
+        let batches = n.div_ceil(batch);
+        order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(
+            state
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(epoch as u64),
+        ));
+        let bar = epoch_bar(n as u64, epoch, opts.epochs);
+        bar.set_position((state.batch * batch).min(n) as u64);
+        let epoch_started = Instant::now();
+        let mut epoch_windows = 0usize;
+        while state.batch < batches {
+            let b = state.batch;
+            let which = &order[b * batch..((b + 1) * batch).min(n)];
+            prepared
+                .train
+                .batch(which.iter().copied(), &mut ctx, &mut tgt);
+            let mut step = || -> candle_core::Result<f64> {
+                let ids = Tensor::from_slice(&ctx, (which.len(), window), device)?;
+                let targets = Tensor::from_slice(&tgt, which.len(), device)?;
+                let logits = net.forward_t(&ids, true)?;
+                let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
+                let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+                opt.update(&loss)?;
+                Ok(value)
+            };
+            let loss = step().map_err(|e| format!("training step failed: {e}"))?;
+            if !loss.is_finite() {
+                return Err(format!(
+                    "the training loss became {loss} at epoch {} batch {b}; try a lower --lr",
+                    epoch + 1
+                ));
+            }
+            state.batch += 1;
+            state.step = opt.step;
+            state.loss_sum += loss;
+            state.loss_count += 1;
+            log_sum += loss;
+            log_count += 1;
+            epoch_windows += which.len();
+            bar.inc(which.len() as u64);
+            bar.set_message(format!(
+                "loss {:.3}",
+                state.loss_sum / state.loss_count as f64
+            ));
+            let elapsed = started.elapsed().as_secs_f64();
+            state.wall_seconds = wall_before + elapsed;
+            if last_log.elapsed().as_secs_f64() >= 60.0 {
+                let rate = epoch_windows as f64 / epoch_started.elapsed().as_secs_f64();
+                state.curve.push((
+                    epoch as f64 + state.batch as f64 / batches as f64,
+                    log_sum / log_count as f64,
+                ));
+                if bar.is_hidden() {
+                    let eta = (n - (state.batch * batch).min(n)) as f64 / rate.max(1e-9);
+                    eprintln!(
+                        "epoch {}/{} batch {}/{} loss {:.4} (last minute {:.4}) {:.0} windows/s, epoch eta {:.1} min",
+                        epoch + 1,
+                        opts.epochs,
+                        state.batch,
+                        batches,
+                        state.loss_sum / state.loss_count as f64,
+                        log_sum / log_count as f64,
+                        rate,
+                        eta / 60.0
+                    );
+                }
+                (log_sum, log_count) = (0.0, 0);
+                last_log = Instant::now();
+            }
+            let stopping = stop.load(Ordering::Relaxed);
+            if stopping || last_checkpoint.elapsed().as_secs_f64() >= opts.checkpoint_minutes * 60.0
+            {
+                let epochs_done = epoch as f64 + state.batch as f64 / batches as f64;
+                let best = best_row(&state);
+                save_checkpoint(
+                    &state,
+                    &opt,
+                    summary_for(&state, epochs_done, best.as_ref(), state.wall_seconds),
+                )?;
+                if best.is_none() {
+                    // No epoch finished yet: the current weights are the best there is.
+                    save_model(
+                        &opts.output,
+                        summary_for(&state, epochs_done, None, state.wall_seconds),
+                    )?;
+                }
+                last_checkpoint = Instant::now();
+                if stopping {
+                    bar.abandon_with_message("interrupted");
+                    interrupted = true;
+                    break;
+                }
+            }
+        }
+        if interrupted {
+            break;
+        }
+        bar.finish_and_clear();
+        let train_seconds = epoch_started.elapsed().as_secs_f64();
+        eprintln!(
+            "epoch {}: validating on {} windows",
+            epoch + 1,
+            prepared.val.len()
+        );
+        let (val_loss, val_acc, val_top5) = if prepared.val.is_empty() {
+            (f64::NAN, f64::NAN, f64::NAN)
+        } else {
+            validate(&net, &prepared.val, device, 256)
+                .map_err(|e| format!("validation failed: {e}"))?
+        };
+        let row = EpochRow {
+            epoch: epoch + 1,
+            train_loss: state.loss_sum / state.loss_count.max(1) as f64,
+            val_loss,
+            val_accuracy: val_acc,
+            val_top5,
+            windows_per_second: epoch_windows as f64 / train_seconds.max(1e-9),
+            seconds: train_seconds,
+        };
+        eprintln!(
+            "epoch {}: train loss {:.4}, val loss {:.4}, val top-1 {:.1}%, top-5 {:.1}%, {:.0} windows/s, {:.1} min",
+            row.epoch,
+            row.train_loss,
+            row.val_loss,
+            100.0 * row.val_accuracy,
+            100.0 * row.val_top5,
+            row.windows_per_second,
+            row.seconds / 60.0
+        );
+        state.curve.push(((epoch + 1) as f64, row.train_loss));
+        state.history.push(row.clone());
+        state.epoch += 1;
+        state.batch = 0;
+        state.loss_sum = 0.0;
+        state.loss_count = 0;
+        state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
+        // Without validation data every epoch counts as the best so far.
+        if !(val_loss >= state.best_val) {
+            state.best_val = val_loss;
+            state.best_epoch = row.epoch;
+            save_model(
+                &opts.output,
+                summary_for(&state, state.epoch as f64, Some(&row), state.wall_seconds),
+            )?;
+            eprintln!(
+                "epoch {}: best so far, saved {}",
+                row.epoch,
+                opts.output.display()
+            );
+        }
+        let best = best_row(&state);
+        save_checkpoint(
+            &state,
+            &opt,
+            summary_for(
+                &state,
+                state.epoch as f64,
+                best.as_ref(),
+                state.wall_seconds,
+            ),
+        )?;
+        last_checkpoint = Instant::now();
+        write_csv(&sidecar(&opts.output, "csv"), &state.history)?;
+        if let Err(e) = plot(&sidecar(&opts.output, "png"), &state.curve, &state.history) {
+            eprintln!("warning: cannot draw the loss plot: {e}");
+        }
+        if stop.load(Ordering::Relaxed) {
+            interrupted = true;
+            break;
+        }
+    }
+    let best = best_row(&state);
+    let epochs_done = state.epoch as f64
+        + if state.batch > 0 {
+            state.batch as f64 / batches as f64
+        } else {
+            0.0
+        };
+    Ok(TrainReport {
+        summary: summary_for(&state, epochs_done, best.as_ref(), state.wall_seconds),
+        history: state.history.clone(),
+        interrupted,
+        model: opts.output.clone(),
+        checkpoint: ckpt_path,
+    })
+}
+
+fn epoch_bar(len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} windows, {msg}, {per_sec}, eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+    bar
+}
+
+/// The CSV log: one line per epoch.
+pub fn write_csv(path: &Path, rows: &[EpochRow]) -> Result<(), String> {
+    let mut text = String::from(
+        "epoch,train_loss,val_loss,val_accuracy,val_top5,windows_per_second,seconds\n",
+    );
+    for r in rows {
+        text += &format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.1},{:.1}\n",
+            r.epoch,
+            r.train_loss,
+            r.val_loss,
+            r.val_accuracy,
+            r.val_top5,
+            r.windows_per_second,
+            r.seconds
+        );
+    }
+    std::fs::write(path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+}
+
+/// Registers the font plotters draws text with (it has none of its own with `ab_glyph`).
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            plotters::style::FontStyle::Normal,
+            epaint_default_fonts::UBUNTU_LIGHT,
+        );
+    });
+}
+
+/// The loss curves as a PNG: training loss (points through each epoch) and validation loss per
+/// epoch, in nats per step.
+pub fn plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), String> {
+    use plotters::prelude::*;
+    register_font();
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let values: Vec<f64> = curve
+        .iter()
+        .map(|p| p.1)
+        .chain(rows.iter().map(|r| r.val_loss))
+        .filter(|v| v.is_finite())
+        .collect();
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let (lo, hi) = if lo.is_finite() {
+        (lo * 0.95, hi * 1.05 + 1e-6)
+    } else {
+        (0.0, 1.0)
+    };
+    let x_max = curve
+        .iter()
+        .map(|p| p.0)
+        .chain(rows.iter().map(|r| r.epoch as f64))
+        .fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Continuo training: loss (nats per step)",
+            ("sans-serif", 24),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_max, lo..hi)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("loss")
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(|e| err(&e))?;
+    chart
+        .draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2)))
+        .map_err(|e| err(&e))?
+        .label("training")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
+    let val: Vec<(f64, f64)> = rows
+        .iter()
+        .filter(|r| r.val_loss.is_finite())
+        .map(|r| (r.epoch as f64, r.val_loss))
+        .collect();
+    chart
+        .draw_series(LineSeries::new(val.iter().copied(), RED.stroke_width(2)))
+        .map_err(|e| err(&e))?
+        .label("validation")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
+    chart
+        .draw_series(val.iter().map(|&p| Circle::new(p, 4, RED.filled())))
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
