@@ -150,7 +150,13 @@ impl ModelPanel {
         ui.label(RichText::new("Model").strong());
         match &worker.model {
             Some(m) => {
-                ui.label(format!("{} · {} · {}", m.name, m.device, m.architecture));
+                // The default fonts have no arrow glyph.
+                ui.label(format!(
+                    "{} · {} · {}",
+                    m.name,
+                    m.device,
+                    m.architecture.replace('→', "›")
+                ));
                 ui.label(format!(
                     "{} parameters · vocabulary {} chords · {} steps/beat{} · context {} steps",
                     group_thousands(m.parameter_count),
