@@ -1,0 +1,606 @@
+//! Everything the plugin does at run time that is not nice-plug glue, testable without a host:
+//! feed [`Engine::process`] a block's transport and input events, read the events it emits.
+//!
+//! Threads: the audio thread owns the [`Engine`] (capture, scheduler, sounding-note table); the
+//! instance's inference thread ([`worker`]) owns the model. They talk through the lock-free
+//! queues of [`worker::AudioLink`]; the editor reads [`snapshot`]s. Nothing here allocates,
+//! locks or logs on the audio thread: every buffer is sized in [`Engine::new`].
+
+pub mod capture;
+pub mod clock;
+pub mod model_source;
+pub mod phrase;
+pub mod playback;
+pub mod snapshot;
+pub mod store;
+pub mod worker;
+
+pub use store::PhraseStore;
+
+use capture::Capture;
+use clock::{BlockTime, Clock, HostTransport};
+use phrase::{Phrase, Timeline};
+use playback::{NoteOut, Playback, Sounding};
+use snapshot::{AudioSnapshot, Status, MAX_CONTEXT_STEPS, MAX_PHRASE_NOTES};
+use worker::{AudioLink, Notice, Request, Response};
+
+use crate::params::{Mode, StartQuantize};
+use crate::roll::{Chord, Grid, DEFAULT_WINDOW};
+
+/// Most events the engine emits in one block (the rest wait for the next block).
+pub const MAX_EVENTS_PER_BLOCK: usize = 1024;
+/// Most input events a block may bring.
+pub const MAX_INPUT_EVENTS: usize = 4096;
+
+/// Parameter values for one block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    pub mode: Mode,
+    /// The momentary Generate button's current state (fires on off → on).
+    pub generate: bool,
+    /// How many times Generate was pressed so far (a change fires, even if the press and the
+    /// release fell into one block).
+    pub generate_presses: u32,
+    pub temperature: f32,
+    pub length_bars: u32,
+    /// Auto-respond's silence, in beats.
+    pub response_gap: f64,
+    /// 1..=127, or 0 to follow the player.
+    pub velocity: u8,
+    /// 0..=15.
+    pub channel: u8,
+    pub quantize: StartQuantize,
+    /// 0 = random.
+    pub seed: u64,
+    pub thru: bool,
+    pub bypass: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Manual,
+            generate: false,
+            generate_presses: 0,
+            temperature: 1.0,
+            length_bars: 4,
+            response_gap: 2.0,
+            velocity: 0,
+            channel: 0,
+            quantize: StartQuantize::Beat,
+            seed: 0,
+            thru: true,
+            bypass: false,
+        }
+    }
+}
+
+/// What a live input event means to the engine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Live {
+    NoteOn {
+        channel: u8,
+        pitch: u8,
+        velocity: u8,
+    },
+    NoteOff {
+        channel: u8,
+        pitch: u8,
+    },
+    /// Anything else (controllers, pressure...): passed through untouched.
+    Other,
+}
+
+/// One input event: its sample offset, its meaning, and the host's own event to pass through.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<E> {
+    pub timing: u32,
+    pub live: Live,
+    pub raw: E,
+}
+
+/// An event leaving the engine.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Out<E> {
+    /// An input event passed through.
+    Thru(E),
+    /// A generated note (or an engine-made note-off).
+    Note(NoteOut),
+}
+
+/// Where the engine's events go (the host's output queue). `send` returns false when the
+/// queue is full; the engine then keeps the event for the next block.
+pub trait Sink<E> {
+    fn send(&mut self, timing: u32, event: &Out<E>) -> bool;
+}
+
+/// The audio thread's state of one plugin instance.
+pub struct Engine<E: Copy> {
+    link: Option<AudioLink>,
+    snapshot: triple_buffer::Input<AudioSnapshot>,
+    grid: Grid,
+    window: usize,
+    model_ready: bool,
+    clock: Clock,
+    capture: Capture,
+    playback: Playback,
+    sounding: Sounding,
+    /// Pass-through notes sounding (so turning Thru off releases them).
+    thru_sounding: Sounding,
+    /// Events that did not fit last block.
+    carry: Vec<Out<E>>,
+    /// This block's generated events, in time order.
+    generated: Vec<NoteOut>,
+    next_request_id: u64,
+    /// The request whose answer we wait for.
+    pending: Option<u64>,
+    /// Manual presses before a model is ready.
+    manual_waiting: bool,
+    /// Continuous mode backs off after a failure until this monotonic beat.
+    retry_after: f64,
+    previous: Option<Settings>,
+    /// End every generated note at the start of the next block (after deactivate/reset).
+    flush_next: bool,
+    samples_since_publish: u64,
+    publish_every: u64,
+    serial: u64,
+    context_scratch: [Chord; MAX_CONTEXT_STEPS],
+}
+
+impl<E: Copy> Engine<E> {
+    /// Sizes every buffer. `link` is the inference thread's queues (None: pass-through only).
+    pub fn new(link: Option<AudioLink>, snapshot: triple_buffer::Input<AudioSnapshot>) -> Self {
+        let grid = Grid::default();
+        Self {
+            link,
+            snapshot,
+            grid,
+            window: DEFAULT_WINDOW,
+            model_ready: false,
+            clock: Clock::default(),
+            capture: Capture::new(grid.steps_per_beat),
+            playback: Playback::default(),
+            sounding: Sounding::default(),
+            thru_sounding: Sounding::default(),
+            carry: Vec::with_capacity(MAX_INPUT_EVENTS + MAX_EVENTS_PER_BLOCK),
+            generated: Vec::with_capacity(MAX_EVENTS_PER_BLOCK + 256 * 16),
+            next_request_id: 1,
+            pending: None,
+            manual_waiting: false,
+            retry_after: f64::NEG_INFINITY,
+            previous: None,
+            flush_next: false,
+            samples_since_publish: u64::MAX / 2,
+            publish_every: 800,
+            serial: 0,
+            context_scratch: [Chord::REST; MAX_CONTEXT_STEPS],
+        }
+    }
+
+    /// Replaces the inference link (after the thread is started).
+    pub fn set_link(&mut self, link: AudioLink) {
+        self.link = Some(link);
+    }
+
+    /// Called on (re)activation: keeps the sounding table so the next block ends those notes.
+    pub fn reset(&mut self, sample_rate: f64) {
+        self.clock.reset();
+        self.flush_next = !self.sounding.is_empty() || !self.thru_sounding.is_empty();
+        self.previous = None;
+        self.publish_every = (sample_rate / 60.0).max(1.0) as u64;
+    }
+
+    /// Notes currently sounding that the engine generated.
+    pub fn sounding_notes(&self) -> usize {
+        self.sounding.len()
+    }
+
+    pub fn model_ready(&self) -> bool {
+        self.model_ready
+    }
+
+    /// Whether a request is with the inference thread.
+    pub fn waiting(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Whether a phrase has been received (playing, finished or waiting for its start).
+    pub fn has_phrase(&self) -> bool {
+        self.playback.phrase.is_some()
+    }
+
+    /// One block. `input` must be sorted by timing (hosts send it so).
+    pub fn process(
+        &mut self,
+        transport: &HostTransport,
+        frames: u32,
+        sample_rate: f64,
+        settings: &Settings,
+        input: &[Input<E>],
+        sink: &mut impl Sink<E>,
+    ) {
+        let time = self.clock.begin(transport, frames, sample_rate);
+        self.generated.clear();
+        let previous = self.previous.unwrap_or(*settings);
+
+        // 1. Everything that ends all generated notes at the block's first sample.
+        let flush = std::mem::take(&mut self.flush_next);
+        let mut end_all = flush;
+        if time.discontinuity {
+            end_all = true;
+            self.capture.resync(time.pos);
+            self.playback.seek(&time);
+        }
+        if settings.mode != previous.mode || (settings.bypass && !previous.bypass) {
+            end_all = true;
+            self.playback.stop();
+            self.pending = None;
+        }
+        self.receive(&time, &mut end_all);
+        if end_all {
+            let generated = &mut self.generated;
+            self.sounding.all_off(0, |n| generated.push(n));
+        }
+        if flush || (!settings.thru && previous.thru && !settings.bypass) {
+            let generated = &mut self.generated;
+            self.thru_sounding.all_off(0, |n| generated.push(n));
+        }
+
+        // 2. Listen.
+        let passing = settings.thru || settings.bypass;
+        if !settings.bypass {
+            let bps = time.beats_per_sample();
+            for event in input {
+                let beat = time.pos + event.timing as f64 * bps;
+                let mono = time.monotonic + event.timing as f64 * bps;
+                match event.live {
+                    Live::NoteOn {
+                        pitch, velocity, ..
+                    } if velocity > 0 => self.capture.note_on(beat, pitch, velocity, mono),
+                    Live::NoteOn { pitch, .. } | Live::NoteOff { pitch, .. } => {
+                        self.capture.note_off(beat, pitch, mono)
+                    }
+                    Live::Other => {}
+                }
+            }
+        }
+
+        // 3. Triggers.
+        if !settings.bypass {
+            self.trigger(&time, settings, &previous);
+        }
+
+        // 4. Play.
+        if !settings.bypass {
+            let generated = &mut self.generated;
+            let room = MAX_EVENTS_PER_BLOCK.saturating_sub(generated.len());
+            self.playback
+                .schedule(&time, &mut self.sounding, room, |n| generated.push(n));
+        }
+        if let Some(link) = &self.link {
+            while let Some(done) = self.playback.take_retired() {
+                link.notify(Notice::Free(done));
+            }
+        }
+
+        // 5. Out, in time order: last block's leftovers, then generated and passed-through
+        //    events merged by timing (generated first on a tie, so note-offs lead).
+        self.emit(input, passing, sink);
+
+        self.capture.advance(time.end());
+        self.clock.end(&time);
+        self.previous = Some(*settings);
+        self.publish(&time, frames);
+    }
+
+    /// Takes the inference thread's answers.
+    fn receive(&mut self, time: &BlockTime, end_all: &mut bool) {
+        let Some(link) = &self.link else { return };
+        while let Some(response) = link.try_response() {
+            match response {
+                Response::ModelReady { grid, window } => {
+                    // A model *change* ends what the old one generated; the first model only
+                    // arrives (a phrase restored from the project keeps playing).
+                    if self.model_ready {
+                        *end_all = true;
+                        self.playback.stop();
+                        self.pending = None;
+                    }
+                    if grid != self.grid {
+                        self.grid = grid;
+                        self.capture.clear(grid.steps_per_beat);
+                    }
+                    self.window = window.clamp(1, MAX_CONTEXT_STEPS);
+                    self.model_ready = true;
+                }
+                Response::Failed { id } => {
+                    if self.pending == Some(id) {
+                        self.pending = None;
+                        self.retry_after = time.monotonic + 1.0;
+                    }
+                }
+                Response::Phrase(phrase) => {
+                    let restored = phrase.fixed_start;
+                    if !restored && self.pending != Some(phrase.request_id) {
+                        link.notify(Notice::Free(phrase));
+                        continue;
+                    }
+                    self.pending = None;
+                    let start = if restored || phrase.timeline != time.timeline {
+                        phrase.wanted_start
+                    } else if time.offset_of(phrase.wanted_start) >= 0.0 {
+                        phrase.wanted_start
+                    } else {
+                        // Inference came back after the wanted start: the next quantize point
+                        // (bars count from the host's bar start; steps and beats from beat 0).
+                        let bars = (phrase.quantize_beats - time.bar_beats).abs() < 1e-9;
+                        let anchor = if bars { time.bar_anchor } else { 0.0 };
+                        time.next_multiple(time.pos, phrase.quantize_beats, anchor)
+                    };
+                    let id = phrase.request_id;
+                    if !restored && self.playback.can_follow(start, time) {
+                        // Continuous mode: the next phrase follows the one playing, uncut.
+                        self.playback.follow(phrase, start);
+                    } else {
+                        // A new phrase replaces the old one: end its notes first.
+                        *end_all = true;
+                        if let Some(old) = self.playback.install(phrase, start, time) {
+                            link.notify(Notice::Free(old));
+                        }
+                    }
+                    if !restored {
+                        link.notify(Notice::Scheduled {
+                            request_id: id,
+                            start,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn trigger(&mut self, time: &BlockTime, settings: &Settings, previous: &Settings) {
+        let end = time.end();
+        let mono_end = time.monotonic + time.frames as f64 * time.beats_per_sample();
+        let step = self.grid.step_beats();
+        let fire = match settings.mode {
+            Mode::Manual => {
+                let pressed = (settings.generate && !previous.generate)
+                    || settings.generate_presses != previous.generate_presses;
+                if pressed || self.manual_waiting {
+                    self.manual_waiting = !self.model_ready;
+                    self.model_ready.then(|| {
+                        let every = quantize_beats(settings.quantize, self.grid, time.bar_beats);
+                        let anchor = if settings.quantize == StartQuantize::Bar {
+                            time.bar_anchor
+                        } else {
+                            0.0
+                        };
+                        (time.next_multiple(time.pos, every, anchor), every)
+                    })
+                } else {
+                    None
+                }
+            }
+            Mode::AutoRespond => {
+                let ready = self.model_ready
+                    && self.capture.heard_since_answer()
+                    && self.capture.silence(mono_end) >= settings.response_gap;
+                ready.then(|| {
+                    self.capture.mark_answered();
+                    (time.next_multiple(end, step, 0.0), step)
+                })
+            }
+            Mode::Continuous => {
+                let lookahead = time.bar_beats.max(1.0);
+                let due = match self.playback.end_on(time) {
+                    Some(phrase_end) => phrase_end - end <= lookahead,
+                    None => true,
+                };
+                let ready = self.model_ready
+                    && time.timeline == Timeline::Host
+                    && self.pending.is_none()
+                    && time.monotonic >= self.retry_after
+                    && due;
+                ready.then(|| {
+                    let every = quantize_beats(settings.quantize, self.grid, time.bar_beats);
+                    let anchor = if settings.quantize == StartQuantize::Bar {
+                        time.bar_anchor
+                    } else {
+                        0.0
+                    };
+                    match self.playback.end_on(time) {
+                        Some(phrase_end) if phrase_end >= end => (phrase_end, every),
+                        _ => (time.next_multiple(end, every, anchor), every),
+                    }
+                })
+            }
+        };
+        if let Some((start, quantize_beats)) = fire {
+            self.request(time, settings, start, quantize_beats);
+        }
+    }
+
+    fn request(&mut self, time: &BlockTime, settings: &Settings, start: f64, quantize_beats: f64) {
+        let Some(link) = &self.link else { return };
+        let window = self.window.min(MAX_CONTEXT_STEPS);
+        let end_k = self.capture.k_at(start);
+        self.capture
+            .context(end_k, &mut self.context_scratch[..window]);
+        // Continuous mode hears its own phrase too.
+        if let Some(phrase) = self
+            .playback
+            .phrase
+            .as_ref()
+            .filter(|p| p.timeline == time.timeline)
+        {
+            let spb = self.grid.steps_per_beat as f64;
+            let first = (self.playback.start * spb).round() as i64;
+            for (i, slot) in self.context_scratch[..window].iter_mut().enumerate() {
+                let k = end_k - window as i64 + i as i64;
+                let j = self.capture.host_step(k) - first;
+                if let Some(chord) = usize::try_from(j).ok().and_then(|j| phrase.chords.get(j)) {
+                    *slot = Chord::new(
+                        slot.sounding_mask() | chord.sounding_mask(),
+                        slot.struck_mask() | chord.struck_mask(),
+                    );
+                }
+            }
+        }
+        let steps = (settings.length_bars.clamp(1, 32) as f64
+            * time.bar_beats
+            * self.grid.steps_per_beat as f64)
+            .round() as usize;
+        let velocity = match settings.velocity {
+            0 => self.capture.average_velocity().unwrap_or(80),
+            v => v.min(127),
+        };
+        let mut request = Request {
+            id: self.next_request_id,
+            context: [Chord::REST; MAX_CONTEXT_STEPS],
+            context_len: window,
+            steps: steps.max(1),
+            temperature: settings.temperature,
+            seed: settings.seed,
+            velocity,
+            channel: settings.channel.min(15),
+            start,
+            quantize_beats,
+            timeline: time.timeline,
+        };
+        request.context[..window].copy_from_slice(&self.context_scratch[..window]);
+        self.next_request_id += 1;
+        self.pending = Some(request.id);
+        link.request(request);
+    }
+
+    fn emit(&mut self, input: &[Input<E>], passing: bool, sink: &mut impl Sink<E>) {
+        let mut sent = 0usize;
+        let mut full = false;
+        // Leftovers from the last block go first, at the block's start.
+        let carried = self.carry.len();
+        let mut kept = 0;
+        for i in 0..carried {
+            let event = self.carry[i];
+            if !full && sent < MAX_EVENTS_PER_BLOCK && sink.send(0, &event) {
+                sent += 1;
+            } else {
+                full = true;
+                self.carry[kept] = event;
+                kept += 1;
+            }
+        }
+        self.carry.truncate(kept);
+
+        let mut g = 0;
+        let mut t = 0;
+        let thru_len = if passing { input.len() } else { 0 };
+        while g < self.generated.len() || t < thru_len {
+            let take_generated =
+                match (self.generated.get(g), input.get(t).filter(|_| t < thru_len)) {
+                    (Some(n), Some(i)) => n.timing <= i.timing,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+            let (timing, event) = if take_generated {
+                let n = self.generated[g];
+                g += 1;
+                (n.timing, Out::Note(n))
+            } else {
+                let i = input[t];
+                t += 1;
+                match i.live {
+                    Live::NoteOn {
+                        channel,
+                        pitch,
+                        velocity,
+                    } if velocity > 0 => self.thru_sounding.set(channel, pitch, true),
+                    Live::NoteOn { channel, pitch, .. } | Live::NoteOff { channel, pitch } => {
+                        self.thru_sounding.set(channel, pitch, false)
+                    }
+                    Live::Other => {}
+                }
+                (i.timing, Out::Thru(i.raw))
+            };
+            if !full && sent < MAX_EVENTS_PER_BLOCK && sink.send(timing, &event) {
+                sent += 1;
+            } else {
+                full = true;
+                if self.carry.len() < self.carry.capacity() {
+                    self.carry.push(event);
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, time: &BlockTime, frames: u32) {
+        self.samples_since_publish = self.samples_since_publish.saturating_add(frames as u64);
+        if self.samples_since_publish < self.publish_every {
+            return;
+        }
+        self.samples_since_publish = 0;
+        self.serial += 1;
+        let window = self.window.min(MAX_CONTEXT_STEPS);
+        let end_k = self.capture.k_at(time.end());
+        let s = self.snapshot.input_buffer_mut();
+        s.context.clear();
+        s.context.resize(window, Chord::REST);
+        self.capture.context(end_k, &mut s.context[..window]);
+        s.phrase_notes.clear();
+        match &self.playback.phrase {
+            Some(p) => {
+                let start = self.playback.start;
+                let n = p.notes.len().min(MAX_PHRASE_NOTES);
+                s.phrase_notes
+                    .extend(p.notes[..n].iter().map(|note| crate::midi::Note {
+                        start_beats: note.start_beats + start,
+                        end_beats: note.end_beats + start,
+                        ..*note
+                    }));
+                s.phrase_start = start;
+                s.phrase_end = start + p.length_beats;
+                s.phrase_on_host_timeline = p.timeline == Timeline::Host;
+            }
+            None => {
+                s.phrase_start = 0.0;
+                s.phrase_end = 0.0;
+                s.phrase_on_host_timeline = true;
+            }
+        }
+        s.playhead_beats = time.end();
+        s.transport_playing = time.timeline == Timeline::Host;
+        s.tempo = time.tempo;
+        s.steps_per_beat = self.grid.steps_per_beat;
+        s.time_signature = time
+            .time_signature
+            .map(|(n, d)| (n.clamp(0, 255) as u8, d.clamp(0, 255) as u8));
+        s.status = if self.pending.is_some() {
+            Status::Generating
+        } else if self.playback.is_playing(time) {
+            Status::Playing
+        } else {
+            Status::Idle
+        };
+        s.serial = self.serial;
+        self.snapshot.publish();
+    }
+}
+
+/// The phrase-start grid of a quantize setting, in beats.
+pub fn quantize_beats(quantize: StartQuantize, grid: Grid, bar_beats: f64) -> f64 {
+    match quantize {
+        StartQuantize::Step => grid.step_beats(),
+        StartQuantize::Beat => 1.0,
+        StartQuantize::Bar => bar_beats,
+    }
+}
+
+#[allow(unused)]
+fn _assert_send<E: Copy + Send>() {
+    fn is_send<T: Send>() {}
+    is_send::<Engine<E>>();
+    is_send::<Box<Phrase>>();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,410 @@
+//! The inference thread: one per plugin instance, our own `std::thread` (a slow generation must
+//! never hold up nice-plug's shared task pool or another instance). It owns the loaded model,
+//! watches the model path and the restored phrase, and answers the audio thread's requests.
+//!
+//! The audio thread talks to it only through the lock-free queues in [`AudioLink`]: it
+//! `force_push`es a [`Request`] into a one-slot queue (a newer request replaces one not yet
+//! taken), pops [`Response`]s, and pushes [`Notice`]s (phrases it started, boxes to free). It
+//! never waits: it wakes the thread with `Thread::unpark`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crossbeam::queue::ArrayQueue;
+
+use super::phrase::{Phrase, Timeline};
+use super::snapshot::{ModelInfo, WorkerSnapshot, MAX_CONTEXT_STEPS};
+use super::store::PhraseStore;
+use crate::roll::{Chord, Grid};
+
+/// Something that continues a sequence of grid chords: the real model, or a scripted stand-in in
+/// tests.
+pub trait PhraseGenerator: Send + Sync {
+    fn info(&self) -> ModelInfo;
+    /// The grid the generator thinks in; the engine captures live input on it.
+    fn grid(&self) -> Grid;
+    /// How many steps of context it looks at.
+    fn window(&self) -> usize;
+    /// Exactly `steps` chords continuing `context` (oldest first). Same seed, same answer.
+    fn generate(
+        &self,
+        context: &[Chord],
+        steps: usize,
+        temperature: f32,
+        seed: u64,
+    ) -> Result<Vec<Chord>, String>;
+}
+
+/// Where generators come from. Loading may take a while; it runs on the inference thread.
+pub trait GeneratorSource: Send {
+    /// The default (embedded) generator.
+    fn default_generator(&self) -> Result<Arc<dyn PhraseGenerator>, String>;
+    /// A generator from a user's model file.
+    fn load(&self, path: &str) -> Result<Arc<dyn PhraseGenerator>, String>;
+}
+
+/// A request for a phrase. Plain data (no heap), so the audio thread can build and send it.
+#[derive(Clone, Copy)]
+pub struct Request {
+    pub id: u64,
+    pub context: [Chord; MAX_CONTEXT_STEPS],
+    pub context_len: usize,
+    pub steps: usize,
+    pub temperature: f32,
+    /// 0 = pick a random seed.
+    pub seed: u64,
+    pub velocity: u8,
+    /// 0..=15.
+    pub channel: u8,
+    /// Where the phrase should start (beats of `timeline`).
+    pub start: f64,
+    /// If it arrives late, it starts at the next multiple of this many beats instead.
+    pub quantize_beats: f64,
+    pub timeline: Timeline,
+}
+
+impl Request {
+    pub fn context(&self) -> &[Chord] {
+        &self.context[..self.context_len.min(MAX_CONTEXT_STEPS)]
+    }
+}
+
+/// From the inference thread to the audio thread.
+pub enum Response {
+    Phrase(Box<Phrase>),
+    /// The request could not be answered (error or panic; the text is in the snapshot).
+    Failed {
+        id: u64,
+    },
+    /// A model is now in use (the first one, or another one): end notes, adopt its grid.
+    ModelReady {
+        grid: Grid,
+        window: usize,
+    },
+}
+
+/// From the audio thread to the inference thread.
+pub enum Notice {
+    /// The phrase answering `request_id` started playing at `start` beats: save it.
+    Scheduled { request_id: u64, start: f64 },
+    /// A phrase the audio thread is done with, to be freed off the audio thread.
+    Free(Box<Phrase>),
+}
+
+/// The audio thread's end of the queues.
+pub struct AudioLink {
+    requests: Arc<ArrayQueue<Request>>,
+    responses: Arc<ArrayQueue<Response>>,
+    notices: Arc<ArrayQueue<Notice>>,
+    thread: Thread,
+}
+
+impl AudioLink {
+    /// Sends a request, replacing one the thread has not taken yet. Never blocks.
+    pub fn request(&self, request: Request) {
+        let _superseded = self.requests.force_push(request);
+        self.thread.unpark();
+    }
+    pub fn try_response(&self) -> Option<Response> {
+        self.responses.pop()
+    }
+    /// Tells the thread something; if its queue is full the phrase box is leaked rather than
+    /// freed here (it never is in practice: the queue is drained every few milliseconds).
+    pub fn notify(&self, notice: Notice) {
+        if let Err(notice) = self.notices.push(notice) {
+            std::mem::forget(notice);
+        }
+        self.thread.unpark();
+    }
+}
+
+/// Owns the thread; dropping it stops and joins the thread.
+pub struct WorkerHandle {
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(join) = self.join.take() {
+            join.thread().unpark();
+            let _ = join.join();
+        }
+    }
+}
+
+/// What the thread watches besides its queues.
+pub struct WorkerShared {
+    /// The user's model file; empty = the default.
+    pub model_path: Arc<parking_lot::RwLock<String>>,
+    /// The phrase saved with the project.
+    pub phrase: Arc<PhraseStore>,
+}
+
+/// Starts the inference thread of one instance.
+pub fn spawn(
+    source: Box<dyn GeneratorSource>,
+    shared: WorkerShared,
+    snapshot: triple_buffer::Input<WorkerSnapshot>,
+) -> std::io::Result<(WorkerHandle, AudioLink)> {
+    let requests = Arc::new(ArrayQueue::new(1));
+    let responses = Arc::new(ArrayQueue::new(16));
+    let notices = Arc::new(ArrayQueue::new(64));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut worker = Worker {
+        source,
+        shared,
+        snapshot,
+        state: WorkerSnapshot::default(),
+        requests: requests.clone(),
+        responses: responses.clone(),
+        notices: notices.clone(),
+        stop: stop.clone(),
+        generator: None,
+        attempted_path: None,
+        phrase_version: 0,
+        sent: Vec::new(),
+        backlog: Vec::new(),
+    };
+    let join = std::thread::Builder::new()
+        .name("continuo-inference".into())
+        .spawn(move || worker.run())?;
+    let thread = join.thread().clone();
+    Ok((
+        WorkerHandle {
+            stop,
+            join: Some(join),
+        },
+        AudioLink {
+            requests,
+            responses,
+            notices,
+            thread,
+        },
+    ))
+}
+
+struct Worker {
+    source: Box<dyn GeneratorSource>,
+    shared: WorkerShared,
+    snapshot: triple_buffer::Input<WorkerSnapshot>,
+    state: WorkerSnapshot,
+    requests: Arc<ArrayQueue<Request>>,
+    responses: Arc<ArrayQueue<Response>>,
+    notices: Arc<ArrayQueue<Notice>>,
+    stop: Arc<AtomicBool>,
+    generator: Option<Arc<dyn PhraseGenerator>>,
+    /// The model path last tried (loaded or failed), so a bad file is not retried in a loop.
+    attempted_path: Option<String>,
+    phrase_version: u64,
+    /// Recently sent phrases (id, phrase) awaiting their `Scheduled` notice.
+    sent: Vec<(u64, Phrase)>,
+    /// Responses the full queue would not take yet.
+    backlog: Vec<Response>,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        self.publish();
+        while !self.stop.load(Ordering::Acquire) {
+            self.drain_notices();
+            self.flush_backlog();
+            // A project's phrase first: it must not wait for a model to load.
+            self.check_restored_phrase();
+            self.check_model();
+            if let Some(request) = self.requests.pop() {
+                self.answer(&request);
+                continue;
+            }
+            std::thread::park_timeout(Duration::from_millis(4));
+        }
+    }
+
+    fn publish(&mut self) {
+        self.snapshot.write(self.state.clone());
+    }
+
+    fn send(&mut self, response: Response) {
+        if let Err(response) = self.responses.push(response) {
+            self.backlog.push(response);
+        }
+    }
+
+    fn flush_backlog(&mut self) {
+        while !self.backlog.is_empty() {
+            let response = self.backlog.remove(0);
+            if let Err(response) = self.responses.push(response) {
+                self.backlog.insert(0, response);
+                break;
+            }
+        }
+    }
+
+    fn drain_notices(&mut self) {
+        while let Some(notice) = self.notices.pop() {
+            match notice {
+                Notice::Free(phrase) => drop(phrase),
+                Notice::Scheduled { request_id, start } => {
+                    if let Some((_, phrase)) = self.sent.iter().find(|(id, _)| *id == request_id) {
+                        self.shared.phrase.record(phrase.to_saved(start));
+                    }
+                    self.sent.retain(|(id, _)| *id > request_id);
+                }
+            }
+        }
+    }
+
+    /// Loads the default at start, and whatever path the project or the editor sets later. A
+    /// file that fails leaves the current model in use (or the default if there is none).
+    fn check_model(&mut self) {
+        let wanted = self.shared.model_path.read().clone();
+        if self.attempted_path.as_deref() == Some(wanted.as_str()) {
+            return;
+        }
+        self.attempted_path = Some(wanted.clone());
+        self.state.loading = true;
+        self.publish();
+        let loaded = if wanted.trim().is_empty() {
+            self.source.default_generator()
+        } else {
+            self.source
+                .load(&wanted)
+                .map_err(|e| format!("Could not load model {wanted:?}: {e}"))
+        };
+        let loaded = match loaded {
+            Ok(generator) => Ok(generator),
+            Err(error) if self.generator.is_none() && !wanted.trim().is_empty() => {
+                // Nothing to keep: fall back to the default so the plugin still generates.
+                self.state.last_error = Some(error.clone());
+                self.source
+                    .default_generator()
+                    .map_err(|e| format!("{error}; the default model failed too: {e}"))
+            }
+            Err(error) => Err(error),
+        };
+        match loaded {
+            Ok(generator) => {
+                let (grid, window) = (generator.grid(), generator.window());
+                self.state.model = Some(generator.info());
+                if !wanted.trim().is_empty()
+                    && self
+                        .state
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains(&wanted))
+                {
+                    // The fallback path above: keep the message about the bad file.
+                } else {
+                    self.state.last_error = None;
+                }
+                self.generator = Some(generator);
+                self.send(Response::ModelReady { grid, window });
+            }
+            Err(error) => {
+                nice_plug::nice_warn!("Continuo: {error}");
+                self.state.last_error = Some(error);
+            }
+        }
+        self.state.loading = false;
+        self.publish();
+    }
+
+    fn check_restored_phrase(&mut self) {
+        let version = self.shared.phrase.loaded_version();
+        if version == self.phrase_version {
+            return;
+        }
+        self.phrase_version = version;
+        let saved = self.shared.phrase.get();
+        if saved.is_empty() {
+            return;
+        }
+        let grid = self
+            .generator
+            .as_ref()
+            .map(|g| g.grid())
+            .unwrap_or_default();
+        self.send(Response::Phrase(Box::new(Phrase::restored(&saved, grid))));
+    }
+
+    fn answer(&mut self, request: &Request) {
+        let Some(generator) = self.generator.clone() else {
+            self.state.last_error = Some("No model is loaded yet".into());
+            self.publish();
+            self.send(Response::Failed { id: request.id });
+            return;
+        };
+        let seed = if request.seed == 0 {
+            rand::random::<u64>() | 1
+        } else {
+            request.seed
+        };
+        let started = Instant::now();
+        let context = request.context();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            generator.generate(context, request.steps, request.temperature, seed)
+        }));
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let chords = match result {
+            Ok(Ok(chords)) => chords,
+            Ok(Err(error)) => return self.fail(request.id, format!("Generation failed: {error}")),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                return self.fail(request.id, format!("Generation panicked: {what}"));
+            }
+        };
+        let mut phrase = Phrase::from_chords(
+            request.id,
+            request.timeline,
+            request.start,
+            request.quantize_beats,
+            generator.grid(),
+            chords,
+            request.velocity,
+            request.channel,
+        );
+        truncate_notes(&mut phrase);
+        self.state.last_generation_ms = Some(ms);
+        self.state.generations += 1;
+        self.state.last_error = None;
+        self.publish();
+        self.sent.push((request.id, phrase.clone()));
+        if self.sent.len() > 8 {
+            self.sent.remove(0);
+        }
+        self.send(Response::Phrase(Box::new(phrase)));
+    }
+
+    fn fail(&mut self, id: u64, error: String) {
+        nice_plug::nice_warn!("Continuo: {error}");
+        self.state.last_error = Some(error);
+        self.publish();
+        self.send(Response::Failed { id });
+    }
+}
+
+/// Keeps a phrase within what the snapshot can show (events stay consistent with the notes).
+fn truncate_notes(phrase: &mut Phrase) {
+    let max = super::snapshot::MAX_PHRASE_NOTES;
+    if phrase.notes.len() > max {
+        let cut = phrase.notes[max].start_beats;
+        *phrase = Phrase::from_chords(
+            phrase.request_id,
+            phrase.timeline,
+            phrase.wanted_start,
+            phrase.quantize_beats,
+            phrase.grid,
+            phrase.chords[..phrase.grid.nearest_step(cut) as usize].to_vec(),
+            phrase.notes[0].velocity,
+            phrase.channel,
+        );
+    }
+}

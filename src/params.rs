@@ -1,0 +1,194 @@
+//! The plugin's parameters and persisted fields. The names here are what hosts show in their
+//! generic editors and what the editor binds to; ids are saved in projects, so never change them.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+use nice_plug_egui::EguiEditorState;
+
+use crate::engine::phrase::SavedPhrase;
+use crate::engine::PhraseStore;
+
+/// When a continuation is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum Mode {
+    /// When "Generate" is pressed (a host button, automation or a controller).
+    #[id = "manual"]
+    Manual,
+    /// When the player has been silent for "Response gap" beats.
+    #[id = "auto-respond"]
+    #[name = "Auto-respond"]
+    AutoRespond,
+    /// Keeps generating ahead of the playhead while the transport runs.
+    #[id = "continuous"]
+    Continuous,
+}
+
+/// Where a phrase may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum StartQuantize {
+    /// The next grid step (a 16th note with the default grid).
+    #[id = "step"]
+    Step,
+    #[id = "beat"]
+    Beat,
+    #[id = "bar"]
+    Bar,
+}
+
+#[derive(Params)]
+pub struct ContinuoParams {
+    /// Sampling temperature: low is safe and repetitive, high is adventurous.
+    #[id = "temperature"]
+    pub temperature: FloatParam,
+    /// Length of a generated phrase in bars.
+    #[id = "length"]
+    pub length_bars: IntParam,
+    #[id = "mode"]
+    pub mode: EnumParam<Mode>,
+    /// Momentary: a phrase is asked for when this goes from off to on.
+    #[id = "generate"]
+    pub generate: BoolParam,
+    /// Auto-respond waits for this much silence, in beats.
+    #[id = "gap"]
+    pub response_gap: FloatParam,
+    /// Velocity of generated notes; 0 follows the player's average.
+    #[id = "velocity"]
+    pub velocity: IntParam,
+    /// MIDI channel of generated notes, 1–16.
+    #[id = "channel"]
+    pub output_channel: IntParam,
+    #[id = "quantize"]
+    pub start_quantize: EnumParam<StartQuantize>,
+    /// 0 = a new random seed each time; otherwise the same context gives the same phrase.
+    #[id = "seed"]
+    pub seed: IntParam,
+    /// Pass incoming notes to the output (hosts swallow a MIDI effect's input).
+    #[id = "thru"]
+    pub thru: BoolParam,
+    /// The host's bypass switch: input passes through, generated notes stop.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
+
+    /// A model file chosen by the user; empty = the embedded default.
+    #[persist = "model-path"]
+    pub model_path: Arc<parking_lot::RwLock<String>>,
+    /// The last generated phrase, so it comes back with the project.
+    #[persist = "phrase"]
+    pub phrase: Arc<PhraseStore>,
+    /// Counts Generate presses (off → on), so a press and release inside one block still
+    /// counts. Not a parameter.
+    pub generate_presses: Arc<AtomicU32>,
+    /// The editor window's size. Not saved with the project: nice-plug-egui 0.6's
+    /// `EguiEditorState` has no serde support and no setter, so it cannot be restored.
+    pub editor_state: Arc<EguiEditorState>,
+}
+
+impl Default for ContinuoParams {
+    fn default() -> Self {
+        let generate_presses = Arc::new(AtomicU32::new(0));
+        let presses = generate_presses.clone();
+        Self {
+            generate_presses,
+            temperature: FloatParam::new(
+                "Temperature",
+                1.0,
+                FloatRange::Linear {
+                    min: 0.05,
+                    max: 2.0,
+                },
+            )
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            length_bars: IntParam::new("Length", 4, IntRange::Linear { min: 1, max: 32 })
+                .with_value_to_string(Arc::new(|bars| {
+                    if bars == 1 {
+                        "1 bar".to_string()
+                    } else {
+                        format!("{bars} bars")
+                    }
+                }))
+                .with_string_to_value(Arc::new(|s| {
+                    s.trim()
+                        .trim_end_matches("bars")
+                        .trim_end_matches("bar")
+                        .trim()
+                        .parse()
+                        .ok()
+                })),
+            mode: EnumParam::new("Mode", Mode::Manual),
+            generate: BoolParam::new("Generate", false)
+                .with_callback(Arc::new(move |on| {
+                    if on {
+                        presses.fetch_add(1, Ordering::AcqRel);
+                    }
+                }))
+                .with_value_to_string(Arc::new(|on| {
+                    if on { "Generating" } else { "Off" }.to_string()
+                })),
+            response_gap: FloatParam::new(
+                "Response gap",
+                2.0,
+                FloatRange::Linear { min: 0.5, max: 8.0 },
+            )
+            .with_step_size(0.25)
+            .with_unit(" beats")
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            velocity: IntParam::new("Velocity", 0, IntRange::Linear { min: 0, max: 127 })
+                .with_value_to_string(Arc::new(|v| {
+                    if v == 0 {
+                        "Follow".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                }))
+                .with_string_to_value(Arc::new(|s| {
+                    let s = s.trim();
+                    if s.eq_ignore_ascii_case("follow") {
+                        Some(0)
+                    } else {
+                        s.parse().ok()
+                    }
+                })),
+            output_channel: IntParam::new(
+                "Output channel",
+                1,
+                IntRange::Linear { min: 1, max: 16 },
+            )
+            .with_value_to_string(Arc::new(|c| format!("Ch {c}")))
+            .with_string_to_value(Arc::new(|s| {
+                s.trim().trim_start_matches("Ch").trim().parse().ok()
+            })),
+            start_quantize: EnumParam::new("Start quantize", StartQuantize::Beat),
+            seed: IntParam::new("Seed", 0, IntRange::Linear { min: 0, max: 9999 })
+                .with_value_to_string(Arc::new(|s| {
+                    if s == 0 {
+                        "Random".to_string()
+                    } else {
+                        s.to_string()
+                    }
+                }))
+                .with_string_to_value(Arc::new(|s| {
+                    let s = s.trim();
+                    if s.eq_ignore_ascii_case("random") {
+                        Some(0)
+                    } else {
+                        s.parse().ok()
+                    }
+                })),
+            thru: BoolParam::new("Thru", true),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
+            model_path: Arc::new(parking_lot::RwLock::new(String::new())),
+            phrase: Arc::new(PhraseStore::default()),
+            editor_state: crate::editor::default_state(),
+        }
+    }
+}
+
+impl ContinuoParams {
+    /// The saved phrase, if any.
+    pub fn saved_phrase(&self) -> SavedPhrase {
+        self.phrase.get()
+    }
+}
