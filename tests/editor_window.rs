@@ -24,9 +24,13 @@ const CONTEXT_NOTE: [u8; 3] = [86, 156, 214];
 const PHRASE_NOTE: [u8; 3] = [240, 170, 60];
 const PHRASE_NOTE_PLAYED: [u8; 3] = [150, 110, 50];
 
-/// A private X server for this test process.
+/// A private X server for this test process. It is started with `-terminate`, so it exits by
+/// itself when the last client (this process) disconnects: killing it while the editor's thread
+/// still holds an Xlib connection would make Xlib end the whole test process with status 1.
 struct Xvfb {
-    child: Child,
+    _child: Child,
+    /// Keeps the server up until the process ends (see `-terminate`).
+    _keepalive: x11rb::rust_connection::RustConnection,
     display: String,
 }
 
@@ -43,6 +47,7 @@ impl Xvfb {
                 "tcp",
                 "+extension",
                 "GLX",
+                "-terminate",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -50,19 +55,16 @@ impl Xvfb {
             .ok()?;
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {
-            if x11rb::connect(Some(&display)).is_ok() {
-                return Some(Xvfb { child, display });
+            if let Ok((keepalive, _)) = x11rb::connect(Some(&display)) {
+                return Some(Xvfb {
+                    _child: child,
+                    _keepalive: keepalive,
+                    display,
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("Xvfb {display} did not come up in 10 s");
-    }
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -250,6 +252,8 @@ fn editor_draws_context_and_phrase_in_an_x11_window() {
         let gui: PluginGui = handle.get_extension().unwrap();
         gui.destroy(&handle);
     }
+    // Let the editor's window thread close its X connection before the process ends.
+    std::thread::sleep(Duration::from_millis(300));
     eprintln!("screenshot {}: {distinct} colours, {context} context-note pixels, {phrase} phrase-note pixels", target.display());
     assert!(distinct > 20, "the window looks blank: {distinct} colours");
     assert!(context > 200, "context notes not drawn: {context} pixels");
