@@ -216,7 +216,7 @@ impl Host {
         let handle = self.instance.plugin_handle();
         let ext: PluginState = handle.get_extension().expect("state extension");
         let mut out = Vec::new();
-        ext.save(&mut self.instance.plugin_handle(), &mut out)
+        ext.save(&self.instance.plugin_handle(), &mut out)
             .expect("save state");
         out
     }
@@ -224,7 +224,7 @@ impl Host {
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
         let handle = self.instance.plugin_handle();
         let ext: PluginState = handle.get_extension().expect("state extension");
-        ext.load(&mut self.instance.plugin_handle(), &mut Cursor::new(bytes))
+        ext.load(&self.instance.plugin_handle(), &mut Cursor::new(bytes))
             .map_err(|e| e.to_string())
     }
 
@@ -553,7 +553,7 @@ pub fn expected_events(
             }
         }
     }
-    out.sort_by(|a, b| (a.0, a.1, a.3, a.2).cmp(&(b.0, b.1, b.3, b.2)));
+    out.sort_by_key(|e| (e.0, e.1, e.3, e.2));
     out
 }
 
