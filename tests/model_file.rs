@@ -291,3 +291,11 @@ fn embedded_default_model_loads_and_generates() {
         .unwrap();
     assert_eq!(out.len(), 16);
 }
+
+/// The plugin shares one loaded model between threads.
+#[test]
+fn model_is_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Model>();
+    shared::<std::sync::Arc<Model>>();
+}

@@ -164,12 +164,7 @@ impl FastNetwork {
             s.y.push(if v >= 0.0 { v } else { v * self.leaky });
         }
         out.copy_from_slice(&self.out_b);
-        if self.avx2 {
-            // Safety: `avx2` is only set when the CPU has AVX2 and FMA.
-            unsafe { matvec_avx2(&self.out_wt, &s.y, out) }
-        } else {
-            matvec_portable(&self.out_wt, &s.y, out)
-        }
+        matvec(self.avx2, &self.out_wt, &s.y, out);
     }
 
     /// One bidirectional layer on `s.x` `[T, I]`: into `s.seq` `[T, 2H]` (`sequence`) or
@@ -192,12 +187,7 @@ impl FastNetwork {
                 let time = if dir == 0 { step } else { t - 1 - step };
                 let gx = &s.gx[time * g + dir * 3 * h..time * g + (dir + 1) * 3 * h];
                 s.gh.copy_from_slice(&layer.b_hh[dir]);
-                if self.avx2 {
-                    // Safety: `avx2` is only set when the CPU has AVX2 and FMA.
-                    unsafe { gru_step_avx2(&layer.w_hh_t[dir], gx, &mut s.gh, &mut s.h[dir]) }
-                } else {
-                    gru_step_portable(&layer.w_hh_t[dir], gx, &mut s.gh, &mut s.h[dir])
-                }
+                gru_step(self.avx2, &layer.w_hh_t[dir], gx, &mut s.gh, &mut s.h[dir]);
                 if sequence {
                     s.seq[time * 2 * h + dir * h..time * 2 * h + (dir + 1) * h]
                         .copy_from_slice(&s.h[dir]);
@@ -287,108 +277,68 @@ fn matmul(
 
 /// Whether the AVX2/FMA build of the kernels can run here.
 pub fn simd_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    super::simd::available()
 }
 
-/// `a * b + c`, fused where the build allows.
-trait MulAdd {
-    fn mul_add(a: f32, b: f32, c: f32) -> f32;
-}
-struct Fused;
-struct Plain;
-impl MulAdd for Fused {
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-}
-impl MulAdd for Plain {
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a * b + c
-    }
-}
-
-const TILE: usize = 64;
-
-/// `out[j] += Σ_k v[k] · wt[k·n + j]` with `n = out.len()`: the accumulators of a 64-wide tile
-/// stay in registers while `k` runs.
-#[inline(always)]
-fn matvec<F: MulAdd>(wt: &[f32], v: &[f32], out: &mut [f32]) {
+/// `out[j] += Σ_k v[k] · wt[k·n + j]` (`n = out.len()`), with the AVX2 kernel when `avx2`.
+fn matvec(avx2: bool, wt: &[f32], v: &[f32], out: &mut [f32]) {
     let n = out.len();
     assert!(wt.len() >= v.len() * n);
-    let mut start = 0;
-    while start + TILE <= n {
-        let mut acc = [0f32; TILE];
-        acc.copy_from_slice(&out[start..start + TILE]);
-        for (k, &vk) in v.iter().enumerate() {
-            let row: &[f32; TILE] = wt[k * n + start..k * n + start + TILE]
-                .try_into()
-                .expect("tile");
-            for j in 0..TILE {
-                acc[j] = F::mul_add(vk, row[j], acc[j]);
-            }
+    #[cfg(target_arch = "x86_64")]
+    let from = if avx2 {
+        // Safety: `avx2` is only true when the CPU has AVX2 and FMA.
+        unsafe { super::simd::avx2::matvec(wt, v, out) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let from = {
+        let _ = avx2;
+        0
+    };
+    for (k, &vk) in v.iter().enumerate() {
+        let row = &wt[k * n..(k + 1) * n];
+        for j in from..n {
+            out[j] += vk * row[j];
         }
-        out[start..start + TILE].copy_from_slice(&acc);
-        start += TILE;
     }
-    for j in start..n {
-        let mut a = out[j];
-        for (k, &vk) in v.iter().enumerate() {
-            a = F::mul_add(vk, wt[k * n + j], a);
-        }
-        out[j] = a;
+}
+
+/// Reset-after GRU gates in place for lanes `from..`: `h` is the previous state on entry, the new
+/// one on return.
+#[inline]
+pub(crate) fn gates_scalar(gx: &[f32], gh: &[f32], h: &mut [f32], from: usize) {
+    let n = h.len();
+    for j in from..n {
+        let r = sigmoid(gx[j] + gh[j]);
+        let z = sigmoid(gx[n + j] + gh[n + j]);
+        let c = tanh(gx[2 * n + j] + r * gh[2 * n + j]);
+        h[j] = c + z * (h[j] - c);
     }
+}
+
+/// The gates of one row, vectorised where possible.
+#[inline]
+pub(crate) fn gates(avx2: bool, gx: &[f32], gh: &[f32], h: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    let from = if avx2 {
+        // Safety: `avx2` is only true when the CPU has AVX2 and FMA.
+        unsafe { super::simd::avx2::gates_row(gx, gh, h) }
+    } else {
+        0
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let from = {
+        let _ = avx2;
+        0
+    };
+    gates_scalar(gx, gh, h, from);
 }
 
 /// One reset-after GRU step of one direction: `gh` holds `b_hh` on entry; `h` is updated.
-#[inline(always)]
-fn gru_step<F: MulAdd>(w_hh_t: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
-    let n = h.len();
-    matvec::<F>(w_hh_t, h, gh);
-    for j in 0..n {
-        let r = sigmoid(gx[j] + gh[j]);
-        let z = sigmoid(gx[n + j] + gh[n + j]);
-        let c = tanh(F::mul_add(r, gh[2 * n + j], gx[2 * n + j]));
-        h[j] = F::mul_add(z, h[j] - c, c);
-    }
-}
-
-fn gru_step_portable(w: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
-    gru_step::<Plain>(w, gx, gh, h)
-}
-
-fn matvec_portable(w: &[f32], v: &[f32], out: &mut [f32]) {
-    matvec::<Plain>(w, v, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gru_step_avx2(w: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
-    gru_step::<Fused>(w, gx, gh, h)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn matvec_avx2(w: &[f32], v: &[f32], out: &mut [f32]) {
-    matvec::<Fused>(w, v, out)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn gru_step_avx2(w: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
-    gru_step_portable(w, gx, gh, h)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn matvec_avx2(w: &[f32], v: &[f32], out: &mut [f32]) {
-    matvec_portable(w, v, out)
+fn gru_step(avx2: bool, w_hh_t: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32]) {
+    matvec(avx2, w_hh_t, h, gh);
+    gates(avx2, gx, gh, h);
 }
 
 /// `e^x` for f32 without a libm call, so loops over it vectorise: Cephes' `expf` (range

@@ -218,10 +218,17 @@ mod tests {
     /// both output modes.
     #[test]
     fn fused_recurrence_matches_elementwise_ops() {
-        let (varmap, gru) = random_bigru(5, 4);
-        let x =
-            Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 6, 5), &Device::Cpu).unwrap()).unwrap();
-        for output in [BiOutput::Sequence, BiOutput::LastStates] {
+        // Hidden 4 runs the scalar gates only; 20 runs the AVX2 kernels on 16 lanes and the
+        // scalar ones on the rest.
+        for (hidden, output) in [
+            (4, BiOutput::Sequence),
+            (4, BiOutput::LastStates),
+            (20, BiOutput::Sequence),
+            (20, BiOutput::LastStates),
+        ] {
+            let (varmap, gru) = random_bigru(5, hidden);
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (3, 6, 5), &Device::Cpu).unwrap())
+                .unwrap();
             let a = gru.forward_with(&x, output, true).unwrap();
             let b = gru.forward_with(&x, output, false).unwrap();
             assert!(

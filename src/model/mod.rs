@@ -12,6 +12,7 @@ pub mod gru;
 pub mod network;
 pub mod recurrence;
 pub mod sampler;
+pub mod simd;
 pub mod train;
 
 use std::path::Path;

@@ -79,28 +79,11 @@ fn gemm_acc(
     }
 }
 
-/// The gate pass of one forward step over a batch: `gh` holds `h_prev · W + b_hh`.
-#[inline(always)]
-fn gates_forward(gx: &[f32], gh: &[f32], hprev: &[f32], hout: &mut [f32], h: usize) {
-    for (bi, out) in hout.chunks_exact_mut(h).enumerate() {
-        let gx = &gx[bi * 3 * h..(bi + 1) * 3 * h];
-        let gh = &gh[bi * 3 * h..(bi + 1) * 3 * h];
-        let hp = &hprev[bi * h..(bi + 1) * h];
-        for j in 0..h {
-            let r = sigmoid(gx[j] + gh[j]);
-            let z = sigmoid(gx[h + j] + gh[h + j]);
-            let n = tanh(gx[2 * h + j] + r * gh[2 * h + j]);
-            out[j] = n + z * (hp[j] - n);
-        }
-    }
-}
-
-/// The gate pass of one backward step: from `dh` (gradient wrt the new state) to the gradients of
-/// the step's pre-activations (`dgx`, which are also `dgh` except the n gate's `r ⊙` factor)
-/// and the direct part of `dh_prev`.
-#[inline(always)]
+/// The gate pass of one backward step over a batch: from `dh` (gradient wrt the new state) to
+/// the gradients of the step's pre-activations (`dgx`; `dgh` equals it but for the n gate's `r ⊙`
+/// factor) and the direct part of `dh_prev`. Lanes `from..` of each row.
 #[allow(clippy::too_many_arguments)]
-fn gates_backward(
+fn gates_backward_scalar(
     gx: &[f32],
     gh: &[f32],
     hprev: &[f32],
@@ -109,63 +92,40 @@ fn gates_backward(
     dgh: &mut [f32],
     dhprev: &mut [f32],
     h: usize,
+    from: usize,
 ) {
-    let b = dh.len() / h;
-    for bi in 0..b {
-        let o3 = bi * 3 * h;
-        let o1 = bi * h;
-        for j in 0..h {
-            let r = sigmoid(gx[o3 + j] + gh[o3 + j]);
-            let z = sigmoid(gx[o3 + h + j] + gh[o3 + h + j]);
-            let ghn = gh[o3 + 2 * h + j];
-            let n = tanh(gx[o3 + 2 * h + j] + r * ghn);
-            let hp = hprev[o1 + j];
-            let d = dh[o1 + j];
-            let dn = d * (1.0 - z);
-            let dz = d * (hp - n);
-            let dan = dn * (1.0 - n * n);
-            let dar = dan * ghn * r * (1.0 - r);
-            let daz = dz * z * (1.0 - z);
-            dgx[o3 + j] = dar;
-            dgx[o3 + h + j] = daz;
-            dgx[o3 + 2 * h + j] = dan;
-            dgh[o3 + j] = dar;
-            dgh[o3 + h + j] = daz;
-            dgh[o3 + 2 * h + j] = dan * r;
-            dhprev[o1 + j] = d * z;
-        }
+    for j in from..h {
+        let r = sigmoid(gx[j] + gh[j]);
+        let z = sigmoid(gx[h + j] + gh[h + j]);
+        let ghn = gh[2 * h + j];
+        let n = tanh(gx[2 * h + j] + r * ghn);
+        let d = dh[j];
+        let dn = d * (1.0 - z);
+        let dz = d * (hprev[j] - n);
+        let dan = dn * (1.0 - n * n);
+        let dar = dan * ghn * r * (1.0 - r);
+        let daz = dz * z * (1.0 - z);
+        dgx[j] = dar;
+        dgx[h + j] = daz;
+        dgx[2 * h + j] = dan;
+        dgh[j] = dar;
+        dgh[h + j] = daz;
+        dgh[2 * h + j] = dan * r;
+        dhprev[j] = d * z;
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gates_forward_avx2(gx: &[f32], gh: &[f32], hprev: &[f32], hout: &mut [f32], h: usize) {
-    gates_forward(gx, gh, hprev, hout, h)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn gates_backward_avx2(
-    gx: &[f32],
-    gh: &[f32],
-    hprev: &[f32],
-    dh: &[f32],
-    dgx: &mut [f32],
-    dgh: &mut [f32],
-    dhprev: &mut [f32],
-    h: usize,
-) {
-    gates_backward(gx, gh, hprev, dh, dgx, dgh, dhprev, h)
 }
 
 fn forward_gates(gx: &[f32], gh: &[f32], hprev: &[f32], hout: &mut [f32], h: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if simd_available() {
-        // Safety: the CPU has AVX2 and FMA.
-        return unsafe { gates_forward_avx2(gx, gh, hprev, hout, h) };
+    let avx2 = simd_available();
+    for (bi, out) in hout.chunks_exact_mut(h).enumerate() {
+        out.copy_from_slice(&hprev[bi * h..(bi + 1) * h]);
+        super::fast::gates(
+            avx2,
+            &gx[bi * 3 * h..(bi + 1) * 3 * h],
+            &gh[bi * 3 * h..(bi + 1) * 3 * h],
+            out,
+        );
     }
-    gates_forward(gx, gh, hprev, hout, h)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -179,12 +139,31 @@ fn backward_gates(
     dhprev: &mut [f32],
     h: usize,
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if simd_available() {
-        // Safety: the CPU has AVX2 and FMA.
-        return unsafe { gates_backward_avx2(gx, gh, hprev, dh, dgx, dgh, dhprev, h) };
+    let avx2 = simd_available();
+    let rows = dh.len() / h;
+    for bi in 0..rows {
+        let (r3, r1) = (bi * 3 * h..(bi + 1) * 3 * h, bi * h..(bi + 1) * h);
+        let (gx, gh, hp, d) = (
+            &gx[r3.clone()],
+            &gh[r3.clone()],
+            &hprev[r1.clone()],
+            &dh[r1.clone()],
+        );
+        let (dgx, dgh, dhp) = (&mut dgx[r3.clone()], &mut dgh[r3], &mut dhprev[r1]);
+        #[cfg(target_arch = "x86_64")]
+        let from = if avx2 {
+            // Safety: the CPU has AVX2 and FMA.
+            unsafe { super::simd::avx2::gates_row_backward(gx, gh, hp, d, dgx, dgh, dhp, h) }
+        } else {
+            0
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let from = {
+            let _ = avx2;
+            0
+        };
+        gates_backward_scalar(gx, gh, hp, d, dgx, dgh, dhp, h, from);
     }
-    gates_backward(gx, gh, hprev, dh, dgx, dgh, dhprev, h)
 }
 
 /// `gh = b + hprev · w` for one direction: `hprev` `[B, H]`, `w` `[H, 3H]`.

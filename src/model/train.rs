@@ -277,10 +277,12 @@ impl AdamW {
     pub fn update(&mut self, loss: &Tensor) -> candle_core::Result<f64> {
         let grads = loss.backward()?;
         let mut sq = 0f64;
+        // Detached: candle leaves the gradients of variables attached to the forward graph, and
+        // moments computed from them would keep every past batch's graph alive (24 GB OOM).
         let gs: Vec<Option<Tensor>> = self
             .vars
             .iter()
-            .map(|(_, var)| grads.get(var.as_tensor()).cloned())
+            .map(|(_, var)| grads.get(var.as_tensor()).map(|g| g.detach()))
             .collect();
         for g in gs.iter().flatten() {
             sq += g
@@ -728,7 +730,6 @@ pub fn train(
             row.windows_per_second,
             row.seconds / 60.0
         );
-        state.curve.push(((epoch + 1) as f64, row.train_loss));
         state.history.push(row.clone());
         state.epoch += 1;
         state.batch = 0;
@@ -768,6 +769,12 @@ pub fn train(
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
             break;
+        }
+    }
+    if !state.history.is_empty() {
+        write_csv(&sidecar(&opts.output, "csv"), &state.history)?;
+        if let Err(e) = plot(&sidecar(&opts.output, "png"), &state.curve, &state.history) {
+            eprintln!("warning: cannot draw the loss plot: {e}");
         }
     }
     let best = best_row(&state);
@@ -878,7 +885,15 @@ pub fn plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), 
         .draw()
         .map_err(|e| err(&e))?;
     chart
-        .draw_series(LineSeries::new(curve.iter().copied(), BLUE.stroke_width(2)))
+        .draw_series(LineSeries::new(
+            // Older checkpoints also put each epoch's mean on the curve; it is drawn as a dot.
+            curve.iter().copied().filter(|&(x, y)| {
+                !rows
+                    .iter()
+                    .any(|r| r.epoch as f64 == x && r.train_loss == y)
+            }),
+            BLUE.stroke_width(2),
+        ))
         .map_err(|e| err(&e))?
         .label("training")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
@@ -895,6 +910,15 @@ pub fn plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), 
     chart
         .draw_series(val.iter().map(|&p| Circle::new(p, 4, RED.filled())))
         .map_err(|e| err(&e))?;
+    chart
+        .draw_series(
+            rows.iter()
+                .filter(|r| r.train_loss.is_finite())
+                .map(|r| Circle::new((r.epoch as f64, r.train_loss), 4, BLUE.filled())),
+        )
+        .map_err(|e| err(&e))?
+        .label("training, epoch mean (with dropout)")
+        .legend(|(x, y)| Circle::new((x + 10, y), 4, BLUE.filled()));
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))

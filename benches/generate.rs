@@ -1,0 +1,62 @@
+//! Generation speed of the embedded default model at batch 1 on one thread: tokens per second
+//! (the target: ≤ 1 ms per token at vocabulary 4096), plus the stages of one token.
+
+use std::path::Path;
+
+use continuo::model::fast::{FastNetwork, Scratch};
+use continuo::model::{data::prompt_ids, Model, SamplingOptions};
+use continuo::roll::notes_to_roll;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn context(model: &Model) -> Vec<u32> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bwv66.6.mid");
+    let song = continuo::midi::read_file(&path, Default::default()).expect("fixture");
+    prompt_ids(
+        &notes_to_roll(&song.notes, model.grid()).steps,
+        model.vocab(),
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    // One thread for every matrix product (candle's and gemm's pools read this).
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let model = Model::embedded().expect("embedded model");
+    let ctx = context(&model);
+    let mut group = c.benchmark_group("generate");
+    group.throughput(Throughput::Elements(32));
+    let sampling = SamplingOptions {
+        temperature: 1.0,
+        top_k: None,
+        seed: 1,
+    };
+    group.bench_function("32 tokens, batch 1, one thread", |b| {
+        b.iter(|| model.generate(&ctx, 32, &sampling).unwrap())
+    });
+    group.finish();
+
+    // Where the time goes: one token's forward pass, AVX2 vs portable kernels, vs candle.
+    let window = model.context_window(&ctx);
+    let mut fast = FastNetwork::new(model.network()).unwrap();
+    let mut scratch = Scratch::default();
+    let mut logits = vec![0f32; model.config().vocab_size];
+    let mut group = c.benchmark_group("one token");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("fast path (runtime-detected SIMD)", |b| {
+        b.iter(|| fast.logits(&window, &mut scratch, &mut logits))
+    });
+    fast.force_portable();
+    group.bench_function("fast path (portable kernels)", |b| {
+        b.iter(|| fast.logits(&window, &mut scratch, &mut logits))
+    });
+    group.bench_function("candle network forward", |b| {
+        b.iter(|| model.batch_logits(&window, 1).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
+    targets = bench
+}
+criterion_main!(benches);
