@@ -598,12 +598,13 @@ pub fn quantize_beats(quantize: StartQuantize, grid: Grid, bar_beats: f64) -> f6
     }
 }
 
-#[allow(unused)]
-fn _assert_send<E: Copy + Send>() {
-    fn is_send<T: Send>() {}
-    is_send::<Engine<E>>();
+/// The plugin moves the engine between threads (nice-plug requires `Plugin: Send`); this fails
+/// to compile if the engine ever stops being `Send`.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Engine<u32>>();
     is_send::<Box<Phrase>>();
-}
+};
 
 #[cfg(test)]
 mod tests;
