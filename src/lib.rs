@@ -214,11 +214,14 @@ impl Plugin for Continuo {
 
     type SysExMessage = ();
     type BackgroundTask = ();
-    // The egui editor (src/editor) plugs in here.
-    type Editor = ();
+    type Editor = editor::ContinuoEditorHandle;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(self.params.clone(), self.snapshots.clone())
     }
 
     fn activate(

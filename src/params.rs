@@ -181,10 +181,7 @@ impl Default for ContinuoParams {
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             model_path: Arc::new(parking_lot::RwLock::new(String::new())),
             phrase: Arc::new(PhraseStore::default()),
-            editor_state: EguiEditorState::from_size(
-                nice_plug::editor::dpi::LogicalSize::new(900.0, 620.0),
-                1.0,
-            ),
+            editor_state: crate::editor::default_state(),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::io::Cursor;
 use std::path::PathBuf;
 
 use clack_extensions::audio_ports_config::PluginAudioPortsConfig;
+use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::{
@@ -105,8 +106,8 @@ impl Block {
 
 pub struct Host {
     // Field order: the instance must drop before the entry.
-    instance: PluginInstance<()>,
-    processor: Option<StoppedPluginAudioProcessor<()>>,
+    instance: PluginInstance<TestHost>,
+    processor: Option<StoppedPluginAudioProcessor<TestHost>>,
     entry: PluginEntry,
     pub params: HashMap<String, ClapId>,
     /// Stereo pass-through (true) or the no-audio layout.
@@ -135,8 +136,14 @@ impl Host {
             "1.0",
         )
         .unwrap();
-        let mut instance = PluginInstance::<()>::new(|_| (), |_| (), &entry, PLUGIN_ID, &info)
-            .expect("create the plugin");
+        let mut instance = PluginInstance::<TestHost>::new(
+            |_| TestShared,
+            |_| TestMainThread,
+            &entry,
+            PLUGIN_ID,
+            &info,
+        )
+        .expect("create the plugin");
         let mut params = HashMap::new();
         {
             let handle = instance.plugin_handle();
@@ -172,7 +179,11 @@ impl Host {
             min_frames_count: 1,
             max_frames_count: MAX_FRAMES,
         };
-        self.processor = Some(self.instance.activate(|_, _| (), config).expect("activate"));
+        self.processor = Some(
+            self.instance
+                .activate(|_, _| TestAudio, config)
+                .expect("activate"),
+        );
     }
 
     pub fn deactivate(&mut self) {
@@ -265,7 +276,7 @@ impl Default for Transport {
 }
 
 pub struct Audio<'t> {
-    processor: StartedPluginAudioProcessor<()>,
+    processor: StartedPluginAudioProcessor<TestHost>,
     params: HashMap<String, ClapId>,
     stereo: bool,
     pub sample_rate: f64,
@@ -283,7 +294,7 @@ pub struct Audio<'t> {
 
 impl<'t> Audio<'t> {
     fn new(
-        processor: StartedPluginAudioProcessor<()>,
+        processor: StartedPluginAudioProcessor<TestHost>,
         params: HashMap<String, ClapId>,
         stereo: bool,
         sample_rate: f64,
@@ -635,6 +646,53 @@ impl Rng {
     }
     pub fn unit(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl Host {
+    /// The plugin's main-thread handle, for extensions a test drives itself (the GUI).
+    pub fn main_thread(&mut self) -> PluginMainThreadHandle<'_> {
+        self.instance.plugin_handle()
+    }
+}
+
+/// The test host's callbacks. Like a DAW, it offers the GUI extension (nice-plug's editor needs
+/// the host side of it to open); other requests are acknowledged and ignored.
+pub struct TestHost;
+pub struct TestShared;
+pub struct TestMainThread;
+pub struct TestAudio;
+
+impl<'a> SharedHandler<'a> for TestShared {
+    fn request_restart(&self) {}
+    fn request_process(&self) {}
+    fn request_callback(&self) {}
+}
+
+impl HostGuiImpl for TestShared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn closed(&self, _was_destroyed: bool) {}
+}
+
+impl<'a> MainThreadHandler<'a> for TestMainThread {}
+impl<'a> AudioProcessorHandler<'a> for TestAudio {}
+
+impl HostHandlers for TestHost {
+    type Shared<'a> = TestShared;
+    type MainThread<'a> = TestMainThread;
+    type AudioProcessor<'a> = TestAudio;
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostGui>();
     }
 }
 
