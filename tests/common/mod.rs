@@ -26,7 +26,12 @@ const PLUGIN_ID: &std::ffi::CStr = c"org.continuo.continuo";
 /// The built plugin next to the test binary: `target/<profile>/examples/libcontinuo_clap.so`,
 /// the library's `clap_entry` in a cdylib that `cargo test` builds (it does not build the
 /// library's own cdylib for tests; see `examples/continuo_clap.rs`).
+///
+/// `CONTINUO_CLAP=/path/to/Continuo.clap` tests another build instead, e.g. the release bundle.
 pub fn plugin_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("CONTINUO_CLAP") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let name = if cfg!(target_os = "macos") {
