@@ -290,6 +290,8 @@ impl Plugin for Continuo {
         ProcessStatus::KeepAlive
     }
 
+    /// Nothing can be sent while inactive: the engine keeps its sounding-note table and ends
+    /// those notes in the first block after the next activation (see `Engine::reset`).
     fn deactivate(&mut self) {}
 }
 

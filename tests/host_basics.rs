@@ -422,11 +422,11 @@ fn loop_stop_bypass_and_mode_change_end_every_note_in_that_block() {
     host.audio(&mut transport, |audio| {
         let mut blocks = Vec::new();
         let_phrase_arrive(audio, &mut blocks);
-        let mut sounding = |blocks: &[Block]| check_pairs(&generated(blocks, 5));
-        let mut interrupt = |audio: &mut Audio,
-                             blocks: &mut Vec<Block>,
-                             what: &str,
-                             change: &dyn Fn(&mut Audio) -> Vec<In>| {
+        let sounding = |blocks: &[Block]| check_pairs(&generated(blocks, 5));
+        let interrupt = |audio: &mut Audio,
+                         blocks: &mut Vec<Block>,
+                         what: &str,
+                         change: &dyn Fn(&mut Audio) -> Vec<In>| {
             // Play until notes sound, then interrupt.
             while sounding(blocks).is_empty() {
                 assert!(

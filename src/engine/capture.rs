@@ -141,12 +141,23 @@ impl Capture {
     /// before it, held notes carried up to it. Writes into `out[..len]`.
     pub fn context(&self, end: i64, out: &mut [Chord]) {
         let len = out.len() as i64;
+        // Usually nothing or a chord is held: visit only those pitches, not all 128.
+        let mut held = [(0u8, 0i64); 128];
+        let mut n = 0;
+        if self.held_count > 0 {
+            for (pitch, start) in self.held.iter().enumerate() {
+                if let Some(s) = start {
+                    held[n] = (pitch as u8, *s);
+                    n += 1;
+                }
+            }
+        }
         for (i, slot) in out.iter_mut().enumerate() {
             let k = end - len + i as i64;
             let mut chord = self.chord(k);
-            for (pitch, start) in self.held.iter().enumerate() {
-                if matches!(start, Some(s) if *s <= k) {
-                    chord.add(pitch as u8, false);
+            for &(pitch, start) in &held[..n] {
+                if start <= k {
+                    chord.add(pitch, false);
                 }
             }
             *slot = chord;

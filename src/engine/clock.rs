@@ -58,7 +58,8 @@ impl BlockTime {
     /// The first point at or after `beat` on a grid of `every` beats (bars count from the
     /// host's bar start).
     pub fn next_multiple(&self, beat: f64, every: f64, anchor: f64) -> f64 {
-        if !(every > 0.0) {
+        // NaN and non-positive grids leave the beat as it is.
+        if every.is_nan() || every <= 0.0 {
             return beat;
         }
         let n = ((beat - anchor) / every - 1e-9).ceil();

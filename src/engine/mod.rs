@@ -326,9 +326,12 @@ impl<E: Copy> Engine<E> {
                         continue;
                     }
                     self.pending = None;
-                    let start = if restored || phrase.timeline != time.timeline {
-                        phrase.wanted_start
-                    } else if time.offset_of(phrase.wanted_start) >= 0.0 {
+                    // Restored phrases keep their place; a phrase for the other timeline waits
+                    // for it; an answer in time starts where it was asked to.
+                    let on_time = restored
+                        || phrase.timeline != time.timeline
+                        || time.offset_of(phrase.wanted_start) >= 0.0;
+                    let start = if on_time {
                         phrase.wanted_start
                     } else {
                         // Inference came back after the wanted start: the next quantize point
@@ -595,12 +598,13 @@ pub fn quantize_beats(quantize: StartQuantize, grid: Grid, bar_beats: f64) -> f6
     }
 }
 
-#[allow(unused)]
-fn _assert_send<E: Copy + Send>() {
-    fn is_send<T: Send>() {}
-    is_send::<Engine<E>>();
+/// The plugin moves the engine between threads (nice-plug requires `Plugin: Send`); this fails
+/// to compile if the engine ever stops being `Send`.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Engine<u32>>();
     is_send::<Box<Phrase>>();
-}
+};
 
 #[cfg(test)]
 mod tests;

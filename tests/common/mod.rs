@@ -26,7 +26,12 @@ const PLUGIN_ID: &std::ffi::CStr = c"org.continuo.continuo";
 /// The built plugin next to the test binary: `target/<profile>/examples/libcontinuo_clap.so`,
 /// the library's `clap_entry` in a cdylib that `cargo test` builds (it does not build the
 /// library's own cdylib for tests; see `examples/continuo_clap.rs`).
+///
+/// `CONTINUO_CLAP=/path/to/Continuo.clap` tests another build instead, e.g. the release bundle.
 pub fn plugin_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("CONTINUO_CLAP") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
     let name = if cfg!(target_os = "macos") {
@@ -227,7 +232,7 @@ impl Host {
         let handle = self.instance.plugin_handle();
         let ext: PluginState = handle.get_extension().expect("state extension");
         let mut out = Vec::new();
-        ext.save(&mut self.instance.plugin_handle(), &mut out)
+        ext.save(&self.instance.plugin_handle(), &mut out)
             .expect("save state");
         out
     }
@@ -235,7 +240,7 @@ impl Host {
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<(), String> {
         let handle = self.instance.plugin_handle();
         let ext: PluginState = handle.get_extension().expect("state extension");
-        ext.load(&mut self.instance.plugin_handle(), &mut Cursor::new(bytes))
+        ext.load(&self.instance.plugin_handle(), &mut Cursor::new(bytes))
             .map_err(|e| e.to_string())
     }
 
@@ -564,7 +569,7 @@ pub fn expected_events(
             }
         }
     }
-    out.sort_by(|a, b| (a.0, a.1, a.3, a.2).cmp(&(b.0, b.1, b.3, b.2)));
+    out.sort_by_key(|e| (e.0, e.1, e.3, e.2));
     out
 }
 
