@@ -139,4 +139,8 @@ fn print_text(r: &EvalReport, files: usize, baseline_files: usize) {
         "bigram baseline:  {:.4} nats per step (add-{} smoothing, fitted on {} files, {} steps)",
         r.baselines.bigram.nll_per_step, r.baselines.k, baseline_files, r.baselines.fit_steps
     );
+    println!(
+        "without the (shared) fallback term, nats per step over the vocabulary's ids: model {:.4}, unigram {:.4}, bigram {:.4}",
+        r.id_nll_per_step, r.baselines.unigram.id_nll_per_step, r.baselines.bigram.id_nll_per_step
+    );
 }
