@@ -249,7 +249,7 @@ fn patch_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
     assert!(header.contains(from), "header lacks {from}");
     let mut new_header = header.replacen(from, to, 1);
-    while new_header.len() % 8 != 0 {
+    while !new_header.len().is_multiple_of(8) {
         new_header.push(' ');
     }
     let mut out = (new_header.len() as u64).to_le_bytes().to_vec();

@@ -14,6 +14,9 @@ use crate::roll::{window_at, Chord, Vocab, REST_ID, UNK_ID};
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BaselineScore {
     pub nll_per_step: f64,
+    /// The same without the fallback term: cross-entropy over the vocabulary's ids, UNK counted as
+    /// a class (the part where models differ; the fallback is the same for all).
+    pub id_nll_per_step: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -39,6 +42,8 @@ pub struct EvalReport {
     pub oov_rate: f64,
     /// Mean `-ln fallback(chord)` over the out-of-vocabulary steps (what they add beyond P(UNK)).
     pub oov_fallback_nats: f64,
+    /// `nll_per_step` without the fallback term (see [`BaselineScore::id_nll_per_step`]).
+    pub id_nll_per_step: f64,
     pub baselines: Baselines,
 }
 
@@ -171,12 +176,15 @@ pub fn evaluate(
         top5: top5 as f64 / s,
         oov_rate: oov as f64 / s,
         oov_fallback_nats: if oov > 0 { oov_nats / oov as f64 } else { 0.0 },
+        id_nll_per_step: (nll - oov_nats) / s,
         baselines: Baselines {
             unigram: BaselineScore {
                 nll_per_step: uni / s,
+                id_nll_per_step: (uni - oov_nats) / s,
             },
             bigram: BaselineScore {
                 nll_per_step: bi / s,
+                id_nll_per_step: (bi - oov_nats) / s,
             },
             k,
             fit_steps: ngram.fit_steps,

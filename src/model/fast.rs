@@ -344,6 +344,7 @@ fn gru_step(avx2: bool, w_hh_t: &[f32], gx: &[f32], gh: &mut [f32], h: &mut [f32
 /// `e^x` for f32 without a libm call, so loops over it vectorise: Cephes' `expf` (range
 /// reduction by ln 2, degree-6 polynomial), ~1 ulp on [-87, 88], clamped outside.
 #[inline(always)]
+#[allow(clippy::excessive_precision)]
 pub fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;

@@ -67,7 +67,7 @@ pub enum ModelError {
     Candle {
         name: String,
         what: String,
-        source: candle_core::Error,
+        source: Box<candle_core::Error>,
     },
     #[error("{name}: {reason}")]
     Invalid { name: String, reason: String },
@@ -76,7 +76,11 @@ pub enum ModelError {
 impl ModelError {
     pub(crate) fn candle(name: &str, what: &str) -> impl FnOnce(candle_core::Error) -> ModelError {
         let (name, what) = (name.to_string(), what.to_string());
-        move |source| ModelError::Candle { name, what, source }
+        move |source| ModelError::Candle {
+            name,
+            what,
+            source: Box::new(source),
+        }
     }
 }
 

@@ -47,7 +47,7 @@ pub fn sample(
     if scratch.is_empty() {
         return crate::roll::REST_ID;
     }
-    if !(options.temperature > ARGMAX_BELOW) {
+    if options.temperature.is_nan() || options.temperature <= ARGMAX_BELOW {
         // NaN temperature also lands here: argmax is the safe reading.
         return scratch
             .iter()

@@ -24,8 +24,11 @@ pub mod avx2 {
     use std::arch::x86_64::*;
 
     /// `e^x`, 8 lanes: Cephes' `expf` (as [`super::super::fast::exp`]).
+    /// # Safety
+    /// The CPU must have AVX2 and FMA ([`super::available`]); so for every function here.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::excessive_precision)]
     pub unsafe fn exp8(x: __m256) -> __m256 {
         let x = _mm256_min_ps(
             _mm256_max_ps(x, _mm256_set1_ps(-87.0)),
@@ -53,6 +56,8 @@ pub mod avx2 {
         _mm256_mul_ps(y, pow2n)
     }
 
+    /// # Safety
+    /// AVX2 and FMA (see [`exp8`]).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn sigmoid8(x: __m256) -> __m256 {
@@ -63,6 +68,8 @@ pub mod avx2 {
         )
     }
 
+    /// # Safety
+    /// AVX2 and FMA (see [`exp8`]).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tanh8(x: __m256) -> __m256 {
@@ -77,6 +84,9 @@ pub mod avx2 {
     /// 8 (the caller finishes the rest). Tiles of 64 columns keep 8 accumulators in registers.
     /// Pointers advance with `wrapping_add` (the bounds are asserted once up front), so debug
     /// builds carry no per-iteration precondition checks in the inner loop.
+    ///
+    /// # Safety
+    /// AVX2 and FMA (see [`exp8`]).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn matvec(wt: &[f32], v: &[f32], out: &mut [f32]) -> usize {
         let n = out.len();
@@ -131,6 +141,9 @@ pub mod avx2 {
     /// Reset-after GRU gates for one row, in place, lanes `0..h8` (`h8` = `h.len()` rounded
     /// down to 8; returns it): `gx`, `gh` `[3H]` (r, z, n); `h` `[H]` is the previous state on
     /// entry and the new one on return.
+    ///
+    /// # Safety
+    /// AVX2 and FMA (see [`exp8`]).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn gates_row(gx: &[f32], gh: &[f32], h: &mut [f32]) -> usize {
         let n = h.len();
@@ -160,6 +173,9 @@ pub mod avx2 {
 
     /// The backward of [`gates_row`] for one row, lanes `0..h8` (returns `h8`): from `dh` to
     /// `dgx` `[3h]`, `dgh` `[3h]` and the direct part of `dhprev` `[h]`.
+    ///
+    /// # Safety
+    /// AVX2 and FMA (see [`exp8`]).
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn gates_row_backward(

@@ -155,12 +155,12 @@ pub struct Prepared {
 
 /// Reads, splits by piece, augments the training pieces by transposition, builds the vocabulary
 /// (unless given) and the per-pitch fallback from the training pieces only, and cuts windows.
+/// Every step is a training example here; [`train`] picks one phase of the stride per epoch.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
     paths: &[PathBuf],
     grid: Grid,
     window: usize,
-    stride: usize,
     transpose: u32,
     max_vocab: usize,
     val_fraction: f64,
@@ -202,9 +202,6 @@ pub fn prepare(
         .iter()
         .map(|&i| encoder.encode(&pieces[i].roll.steps))
         .collect();
-    // Every step is a candidate; each epoch trains on the targets of one phase of the stride
-    // (epoch e: steps t ≡ e mod stride), so successive epochs cover all of the data.
-    let _ = stride;
     let train = Examples::new(train_encoded, window, 1);
     let mut val = Examples::new(val_encoded, window, 1);
     if val.examples.len() > max_val_windows && max_val_windows > 0 {
@@ -456,7 +453,6 @@ pub fn train(
         &state.data,
         state.grid,
         config.window,
-        state.stride,
         state.transpose,
         state.max_vocab,
         state.val_fraction,
@@ -569,6 +565,8 @@ pub fn train(
                 .map_err(|e| format!("{}: cannot write: {e}", ckpt_path.display()))
         };
 
+    // Each epoch trains on the targets of one phase of the stride (epoch e: steps t ≡ e mod
+    // stride), so successive epochs cover all of the data.
     let stride = state.stride.max(1);
     let epoch_examples = |epoch: usize| -> Vec<usize> {
         (0..prepared.train.len())
@@ -737,7 +735,7 @@ pub fn train(
         state.loss_count = 0;
         state.wall_seconds = wall_before + started.elapsed().as_secs_f64();
         // Without validation data every epoch counts as the best so far.
-        if !(val_loss >= state.best_val) {
+        if val_loss.is_nan() || state.best_val.is_nan() || val_loss < state.best_val {
             state.best_val = val_loss;
             state.best_epoch = row.epoch;
             save_model(
