@@ -6,23 +6,7 @@ use common::*;
 
 /// Real notes: the opening of a Bach chorale from the fixtures, as (sample, key, on) at 120 BPM.
 fn chorale_events(limit_beats: f64) -> Vec<(u64, u8, bool, u8)> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/bwv66.6.mid");
-    let song =
-        continuo::midi::read_file(std::path::Path::new(path), Default::default()).expect("fixture");
-    let samples = |beats: f64| (beats * 60.0 / 120.0 * SAMPLE_RATE).round() as u64;
-    let mut events: Vec<(u64, u8, bool, u8)> = song
-        .notes
-        .iter()
-        .filter(|n| n.start_beats < limit_beats)
-        .flat_map(|n| {
-            [
-                (samples(n.start_beats), n.pitch, true, n.velocity),
-                (samples(n.end_beats.min(limit_beats)), n.pitch, false, 0),
-            ]
-        })
-        .collect();
-    events.sort_by_key(|e| (e.0, e.2, e.1));
-    events
+    chorale("bwv66.6.mid", limit_beats, 120.0, 0)
 }
 
 /// Splits absolute-sample events into blocks of the given sizes; returns the inputs per block.

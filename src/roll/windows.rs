@@ -22,56 +22,6 @@ pub fn window_at(ids: &[u32], target: usize, window: usize, out: &mut Vec<u32>) 
     out.extend_from_slice(&ids[from..target]);
 }
 
-/// Every (piece, target step) pair of a set of pieces, every `stride` steps.
-#[derive(Debug, Clone)]
-pub struct WindowSet {
-    pub pieces: Vec<Vec<u32>>,
-    pub window: usize,
-    /// `(piece, target)` of each example.
-    pub examples: Vec<(u32, u32)>,
-}
-
-impl WindowSet {
-    pub fn new(pieces: Vec<Vec<u32>>, window: usize, stride: usize) -> Self {
-        let stride = stride.max(1);
-        let examples = pieces
-            .iter()
-            .enumerate()
-            .flat_map(|(p, ids)| {
-                (0..ids.len())
-                    .step_by(stride)
-                    .map(move |t| (p as u32, t as u32))
-            })
-            .collect();
-        Self {
-            pieces,
-            window,
-            examples,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.examples.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.examples.is_empty()
-    }
-
-    /// Fills `contexts` (row-major, `window` per example) and `targets` for the given examples.
-    pub fn batch(&self, which: &[usize], contexts: &mut Vec<u32>, targets: &mut Vec<u32>) {
-        contexts.clear();
-        targets.clear();
-        let mut row = Vec::with_capacity(self.window);
-        for &i in which {
-            let (p, t) = self.examples[i];
-            let ids = &self.pieces[p as usize];
-            window_at(ids, t as usize, self.window, &mut row);
-            contexts.extend_from_slice(&row);
-            targets.push(ids[t as usize]);
-        }
-    }
-}
-
 /// Splits piece indices `0..n` into (train, validation) by piece, never by window, so no
 /// validation music is ever seen in training. The same seed gives the same split. At least one
 /// piece goes to each side when `n >= 2` and `val_fraction > 0`.
@@ -117,16 +67,6 @@ mod tests {
         assert_eq!(out, vec![REST_ID, REST_ID, 5, 6]);
         window_at(&[5, 6, 7, 8], 4, 3, &mut out);
         assert_eq!(out, vec![6, 7, 8]);
-    }
-
-    #[test]
-    fn window_set_batches_with_stride() {
-        let set = WindowSet::new(vec![vec![2, 3, 4, 5, 6], vec![7, 8]], 2, 2);
-        assert_eq!(set.examples, vec![(0, 0), (0, 2), (0, 4), (1, 0)]);
-        let (mut ctx, mut tgt) = (Vec::new(), Vec::new());
-        set.batch(&[1, 2], &mut ctx, &mut tgt);
-        assert_eq!(ctx, vec![2, 3, 4, 5]);
-        assert_eq!(tgt, vec![4, 6]);
     }
 
     #[test]
