@@ -28,16 +28,35 @@ fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     Ok(&v[l.start_offset()..l.start_offset() + l.shape().elem_count()])
 }
 
-fn threads() -> gemm::Parallelism {
-    match candle_core::utils::get_num_threads() {
+/// The parallelism for a product run by one of `ways` concurrent tasks: the threads candle may
+/// use (`RAYON_NUM_THREADS`, `--threads`) shared out among the tasks.
+pub(crate) fn parallelism(ways: usize) -> gemm::Parallelism {
+    match candle_core::utils::get_num_threads() / ways.max(1) {
         0 | 1 => gemm::Parallelism::None,
         n => gemm::Parallelism::Rayon(n),
     }
 }
 
+/// Runs `f(0)` and `f(1)` (the two directions) concurrently on rayon's pool when candle may use
+/// more than one thread, else one after the other.
+///
+/// Why: the directions are independent recurrences, so giving each its own thread replaces a
+/// thread hand-off in every one of the loop's small matrix products (50 steps × 2 directions × 1
+/// forward + 3 backward products per layer, each synchronising the gemm threads) by one join per
+/// layer.
+fn both_directions<R: Send>(f: impl Fn(usize) -> R + Sync) -> [R; 2] {
+    if candle_core::utils::get_num_threads() > 1 {
+        let (a, b) = rayon::join(|| f(0), || f(1));
+        [a, b]
+    } else {
+        [f(0), f(1)]
+    }
+}
+
 /// `dst[m×n] (+)= lhs · rhs` with explicit strides (row stride, column stride) for each operand.
 #[allow(clippy::too_many_arguments)]
-fn gemm_acc(
+pub(crate) fn gemm_acc(
+    par: gemm::Parallelism,
     m: usize,
     n: usize,
     k: usize,
@@ -74,7 +93,7 @@ fn gemm_acc(
             false,
             false,
             false,
-            threads(),
+            par,
         )
     }
 }
@@ -167,34 +186,126 @@ fn backward_gates(
 }
 
 /// `gh = b + hprev · w` for one direction: `hprev` `[B, H]`, `w` `[H, 3H]`.
-fn recurrent(gh: &mut [f32], hprev: &[f32], w: &[f32], b: &[f32], batch: usize, h: usize) {
+#[allow(clippy::too_many_arguments)]
+fn recurrent(
+    par: gemm::Parallelism,
+    gh: &mut [f32],
+    hprev: &[f32],
+    w: &[f32],
+    b: &[f32],
+    batch: usize,
+    h: usize,
+) {
     for row in gh.chunks_exact_mut(3 * h) {
         row.copy_from_slice(b);
     }
-    gemm_acc(batch, 3 * h, h, gh, true, hprev, h, 1, w, 3 * h, 1);
+    gemm_acc(par, batch, 3 * h, h, gh, true, hprev, h, 1, w, 3 * h, 1);
+}
+
+/// The forward loop of direction `d`: its states `[T, B, H]`.
+fn forward_direction(
+    d: usize,
+    gx: &[f32],
+    w: &[f32],
+    b: &[f32],
+    t: usize,
+    batch: usize,
+    h: usize,
+) -> Vec<f32> {
+    let (h3, bh) = (3 * h, batch * h);
+    let par = parallelism(2);
+    let (wd, bd) = (&w[d * h * h3..(d + 1) * h * h3], &b[d * h3..(d + 1) * h3]);
+    let mut out = vec![0f32; t * bh];
+    let mut gh = vec![0f32; batch * h3];
+    let zeros = vec![0f32; bh];
+    for s in 0..t {
+        let (before, rest) = out.split_at_mut(s * bh);
+        let hprev: &[f32] = if s == 0 {
+            &zeros
+        } else {
+            &before[(s - 1) * bh..]
+        };
+        recurrent(par, &mut gh, hprev, wd, bd, batch, h);
+        let gxs = &gx[(s * 2 + d) * batch * h3..(s * 2 + d + 1) * batch * h3];
+        forward_gates(gxs, &gh, hprev, &mut rest[..bh], h);
+    }
+    out
 }
 
 /// The forward loop on plain slices; returns the states `[T, 2, B, H]`.
 pub fn forward(gx: &[f32], w: &[f32], b: &[f32], t: usize, batch: usize, h: usize) -> Vec<f32> {
-    let (h3, bh) = (3 * h, batch * h);
+    let bh = batch * h;
+    let dirs = both_directions(|d| forward_direction(d, gx, w, b, t, batch, h));
     let mut out = vec![0f32; t * 2 * bh];
-    let mut gh = vec![0f32; batch * h3];
-    let zeros = vec![0f32; bh];
-    for d in 0..2 {
-        let (wd, bd) = (&w[d * h * h3..(d + 1) * h * h3], &b[d * h3..(d + 1) * h3]);
-        for s in 0..t {
-            let (before, rest) = out.split_at_mut((s * 2 + d) * bh);
-            let hprev: &[f32] = if s == 0 {
-                &zeros
-            } else {
-                &before[((s - 1) * 2 + d) * bh..((s - 1) * 2 + d + 1) * bh]
-            };
-            recurrent(&mut gh, hprev, wd, bd, batch, h);
-            let gxs = &gx[(s * 2 + d) * batch * h3..(s * 2 + d + 1) * batch * h3];
-            forward_gates(gxs, &gh, hprev, &mut rest[..bh], h);
+    for (s, step) in out.chunks_exact_mut(2 * bh).enumerate() {
+        for (d, states) in dirs.iter().enumerate() {
+            step[d * bh..(d + 1) * bh].copy_from_slice(&states[s * bh..(s + 1) * bh]);
         }
     }
     out
+}
+
+/// The backward loop of direction `d`: the gradients of its `gx` (`[T, B, 3H]`), `w` and `b`.
+#[allow(clippy::too_many_arguments)]
+fn backward_direction(
+    d: usize,
+    gx: &[f32],
+    w: &[f32],
+    b: &[f32],
+    states: &[f32],
+    dstates: &[f32],
+    t: usize,
+    batch: usize,
+    h: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (h3, bh) = (3 * h, batch * h);
+    let par = parallelism(2);
+    let (wd, bd) = (&w[d * h * h3..(d + 1) * h * h3], &b[d * h3..(d + 1) * h3]);
+    let mut dgx = vec![0f32; t * batch * h3];
+    let mut dw = vec![0f32; h * h3];
+    let mut db = vec![0f32; h3];
+    let mut gh = vec![0f32; batch * h3];
+    let mut dgh = vec![0f32; batch * h3];
+    let mut dh = vec![0f32; bh];
+    let mut dh_next = vec![0f32; bh];
+    let zeros = vec![0f32; bh];
+    for s in (0..t).rev() {
+        let hprev: &[f32] = if s == 0 {
+            &zeros
+        } else {
+            &states[((s - 1) * 2 + d) * bh..((s - 1) * 2 + d + 1) * bh]
+        };
+        recurrent(par, &mut gh, hprev, wd, bd, batch, h);
+        let at = (s * 2 + d) * bh;
+        for ((x, g), n) in dh.iter_mut().zip(&dstates[at..at + bh]).zip(&dh_next) {
+            *x = g + n;
+        }
+        let gxs = &gx[(s * 2 + d) * batch * h3..(s * 2 + d + 1) * batch * h3];
+        let dgxs = &mut dgx[s * batch * h3..(s + 1) * batch * h3];
+        backward_gates(gxs, &gh, hprev, &dh, dgxs, &mut dgh, &mut dh_next, h);
+        for row in dgh.chunks_exact(h3) {
+            for (acc, v) in db.iter_mut().zip(row) {
+                *acc += v;
+            }
+        }
+        // dW_d += hprevᵀ · dgh;  dh_prev += dgh · W_dᵀ
+        gemm_acc(par, h, h3, batch, &mut dw, true, hprev, 1, h, &dgh, h3, 1);
+        gemm_acc(
+            par,
+            batch,
+            h,
+            h3,
+            &mut dh_next,
+            true,
+            &dgh,
+            h3,
+            1,
+            wd,
+            1,
+            h3,
+        );
+    }
+    (dgx, dw, db)
 }
 
 /// The backward loop: gradients of `gx`, `w`, `b` given the states and their gradient.
@@ -209,55 +320,16 @@ pub fn backward(
     batch: usize,
     h: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let (h3, bh) = (3 * h, batch * h);
+    let bh3 = batch * 3 * h;
+    let dirs = both_directions(|d| backward_direction(d, gx, w, b, states, dstates, t, batch, h));
     let mut dgx = vec![0f32; gx.len()];
-    let mut dw = vec![0f32; w.len()];
-    let mut db = vec![0f32; b.len()];
-    let mut gh = vec![0f32; batch * h3];
-    let mut dgh = vec![0f32; batch * h3];
-    let mut dh = vec![0f32; bh];
-    let mut dh_next = vec![0f32; bh];
-    let zeros = vec![0f32; bh];
-    for d in 0..2 {
-        let (wd, bd) = (&w[d * h * h3..(d + 1) * h * h3], &b[d * h3..(d + 1) * h3]);
-        dh_next.iter_mut().for_each(|v| *v = 0.0);
-        for s in (0..t).rev() {
-            let hprev: &[f32] = if s == 0 {
-                &zeros
-            } else {
-                &states[((s - 1) * 2 + d) * bh..((s - 1) * 2 + d + 1) * bh]
-            };
-            recurrent(&mut gh, hprev, wd, bd, batch, h);
-            let at = (s * 2 + d) * bh;
-            for ((x, g), n) in dh.iter_mut().zip(&dstates[at..at + bh]).zip(&dh_next) {
-                *x = g + n;
-            }
-            let gxs = &gx[(s * 2 + d) * batch * h3..(s * 2 + d + 1) * batch * h3];
-            let dgxs = &mut dgx[(s * 2 + d) * batch * h3..(s * 2 + d + 1) * batch * h3];
-            backward_gates(gxs, &gh, hprev, &dh, dgxs, &mut dgh, &mut dh_next, h);
-            for row in dgh.chunks_exact(h3) {
-                for (acc, v) in db[d * h3..(d + 1) * h3].iter_mut().zip(row) {
-                    *acc += v;
-                }
-            }
-            // dW_d += hprevᵀ · dgh;  dh_prev += dgh · W_dᵀ
-            gemm_acc(
-                h,
-                h3,
-                batch,
-                &mut dw[d * h * h3..(d + 1) * h * h3],
-                true,
-                hprev,
-                1,
-                h,
-                &dgh,
-                h3,
-                1,
-            );
-            gemm_acc(batch, h, h3, &mut dh_next, true, &dgh, h3, 1, wd, 1, h3);
+    for (s, step) in dgx.chunks_exact_mut(2 * bh3).enumerate() {
+        for (d, (dgx_d, _, _)) in dirs.iter().enumerate() {
+            step[d * bh3..(d + 1) * bh3].copy_from_slice(&dgx_d[s * bh3..(s + 1) * bh3]);
         }
     }
-    (dgx, dw, db)
+    let [(_, dw0, db0), (_, dw1, db1)] = dirs;
+    (dgx, [dw0, dw1].concat(), [db0, db1].concat())
 }
 
 impl CustomOp3 for FusedBiGru {
