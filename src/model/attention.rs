@@ -8,7 +8,7 @@
 //! out_t    = Σ_t' a[t, t'] x_t'
 //! ```
 
-use candle_core::{Device, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 
 /// What keras-self-attention adds outside the band before the softmax.
@@ -36,6 +36,20 @@ impl SeqSelfAttention {
 
     /// `xs` `[B, T, D]` → `[B, T, D]`.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let fused = xs.device().is_cpu() && xs.dtype() == DType::F32;
+        self.forward_with(xs, fused)
+    }
+
+    /// `fused`: run the layer as the one fused CPU op of [`super::attention_op`] (the default on
+    /// the CPU) instead of candle's ops (any device).
+    pub fn forward_with(&self, xs: &Tensor, fused: bool) -> Result<Tensor> {
+        if fused {
+            return xs.contiguous()?.apply_op3(
+                &self.wa.contiguous()?,
+                &self.ba.contiguous()?,
+                super::attention_op::FusedAttention::new(self.width),
+            );
+        }
         let (b, t, d) = xs.dims3()?;
         let xw = xs
             .reshape((b * t, d))?
@@ -70,4 +84,85 @@ pub fn band_mask(t: usize, width: usize, device: &Device) -> Result<Tensor> {
         })
         .collect();
     Tensor::from_vec(mask, (t, t), device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Var};
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// The fused CPU op and candle's ops agree, forward and backward, with a band narrower than
+    /// the window (masked entries) and one wider than it.
+    #[test]
+    fn fused_attention_matches_candle_ops() {
+        let dev = Device::Cpu;
+        for (t, width) in [(9, 4), (6, 50)] {
+            let (b, d) = (3, 5);
+            let mut varmap = candle_nn::VarMap::new();
+            let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+            let att = SeqSelfAttention::new(d, width, vb).unwrap();
+            // A non-zero bias, so a misplaced one shows in the forward pass.
+            varmap
+                .set_one("ba", Tensor::new(&[0.3f32], &dev).unwrap())
+                .unwrap();
+            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (b, t, d), &dev).unwrap()).unwrap();
+            let fused = att.forward_with(&x, true).unwrap();
+            let plain = att.forward_with(&x, false).unwrap();
+            let diff = max_diff(&fused, &plain);
+            assert!(
+                diff < 1e-5,
+                "t {t} width {width}: forward differs by {diff}"
+            );
+            // A loss that weighs every output differently, so any misplaced gradient shows.
+            let weights = Tensor::randn(0f32, 1.0, fused.shape(), &dev).unwrap();
+            let gf = (&fused * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gp = (&plain * &weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let mut vars: Vec<(String, Var)> = varmap
+                .data()
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            vars.push(("x".into(), x.clone()));
+            assert_eq!(vars.len(), 3);
+            for (name, var) in vars {
+                let (a, b) = (
+                    gf.get(var.as_tensor()).unwrap(),
+                    gp.get(var.as_tensor()).unwrap(),
+                );
+                // Relative to the gradient's size: dba sums every entry of dE.
+                let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+                let scale = scale.to_scalar::<f32>().unwrap().max(1.0);
+                let diff = max_diff(a, b);
+                assert!(
+                    diff < 1e-4 * scale,
+                    "t {t} width {width}: gradient of {name} differs by {diff} (scale {scale})"
+                );
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! training and evaluation. Knows nothing of plugins; the plugin and the CLI use [`Model`].
 
 pub mod attention;
+pub mod attention_op;
 mod config;
 pub mod data;
 pub mod device;
