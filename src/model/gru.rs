@@ -11,9 +11,10 @@
 //! Weights are stored as PyTorch does: `weight_ih` `[3H, I]`, `weight_hh` `[3H, H]`, biases
 //! `[3H]`, gates in the order r, z, n.
 //!
-//! Speed: the input projections of both directions for the whole sequence are one matrix product;
-//! the recurrent loop then runs both directions together as one batched `[2, B, H] × [2, H, 3H]`
-//! product per step plus a handful of element-wise ops.
+//! Speed: the input projections of both directions for the whole sequence are one matrix product.
+//! On the CPU the recurrent loop is then one fused op ([`super::recurrence`]); elsewhere it runs
+//! both directions together as one batched `[2, B, H] × [2, H, 3H]` product per step plus a
+//! handful of element-wise ops.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Init, VarBuilder};
@@ -101,9 +102,9 @@ impl BiGru {
         self.hidden
     }
 
-    /// Input projections of both directions for every step, time-major and with the backward
-    /// direction already in reversed time: `[T, 2, B, 3H]`, so step `s` of the loop reads one
-    /// contiguous `[2, B, 3H]` slice.
+    /// For the element-wise path: input projections of both directions for every step,
+    /// time-major and with the backward direction already in reversed time: `[T, 2, B, 3H]`, so
+    /// step `s` of the loop reads one contiguous `[2, B, 3H]` slice.
     fn input_projections(&self, xs: &Tensor) -> Result<Tensor> {
         let (b, t, i) = xs.dims3()?;
         let h3 = 3 * self.hidden;
@@ -132,9 +133,8 @@ impl BiGru {
     /// `fused`: run the recurrent loop as the one fused CPU op of [`super::recurrence`] (the
     /// default on the CPU) instead of candle's element-wise ops (any device).
     pub fn forward_with(&self, xs: &Tensor, output: BiOutput, fused: bool) -> Result<Tensor> {
-        let (b, t, _) = xs.dims3()?;
+        let (b, t, i) = xs.dims3()?;
         let hdim = self.hidden;
-        let gx = self.input_projections(xs)?;
         // [2, H, 3H]: both directions' recurrent weights, transposed for h · W.
         let w_hh = Tensor::stack(
             &[&self.forward.weight_hh.t()?, &self.backward.weight_hh.t()?],
@@ -142,9 +142,33 @@ impl BiGru {
         )?
         .contiguous()?;
         let b_hh = Tensor::stack(&[&self.forward.bias_hh, &self.backward.bias_hh], 0)?; // [2, 3H]
-        let states = if fused {
-            gx.apply_op3(&w_hh, &b_hh, super::recurrence::FusedBiGru)? // [T, 2, B, H]
-        } else {
+        if fused {
+            // The fused op reads the projections and writes the states in the batch-major,
+            // input-time layouts of the products around it (see `recurrence`).
+            let w = Tensor::cat(&[&self.forward.weight_ih, &self.backward.weight_ih], 0)?; // [6H, I]
+            let bias = Tensor::cat(&[&self.forward.bias_ih, &self.backward.bias_ih], 0)?;
+            let gx = xs
+                .reshape((b * t, i))?
+                .matmul(&w.t()?)?
+                .broadcast_add(&bias)?
+                .reshape((b, t, 2, 3 * hdim))?;
+            // [B, T, 2, H]
+            let states = gx.apply_op3(&w_hh, &b_hh.contiguous()?, super::recurrence::FusedBiGru)?;
+            return match output {
+                BiOutput::Sequence => states.reshape((b, t, 2 * hdim)),
+                // The forward direction's state after step T-1, the backward one's at time 0.
+                BiOutput::LastStates => Tensor::cat(
+                    &[
+                        states.narrow(1, t - 1, 1)?.narrow(2, 0, 1)?,
+                        states.narrow(1, 0, 1)?.narrow(2, 1, 1)?,
+                    ],
+                    2,
+                )?
+                .reshape((b, 2 * hdim)),
+            };
+        }
+        let gx = self.input_projections(xs)?;
+        let states = {
             let b_hh = b_hh.unsqueeze(1)?; // [2, 1, 3H]
             let mut h = Tensor::zeros((2, b, hdim), xs.dtype(), xs.device())?;
             let mut states = Vec::with_capacity(t);

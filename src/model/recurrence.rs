@@ -7,10 +7,16 @@
 //! op, the loop costs one `[B, H] × [H, 3H]` product and one pass over the gates per step and
 //! direction, forward and backward.
 //!
-//! Inputs: `gx` `[T, 2, B, 3H]` (input projections incl. `b_ih`, direction 1 already in reversed
-//! time), `w` `[2, H, 3H]` (transposed recurrent weights), `b` `[2, 3H]` (`b_hh`). Output: the
-//! states `[T, 2, B, H]` in loop order. Gate order r, z, n; reset-after. The backward pass
-//! recomputes the gates from the saved states instead of storing them.
+//! Inputs: `gx` `[B, T, 2, 3H]` (input projections incl. `b_ih` of both directions, in input
+//! time: exactly the `[B·T, I] × [I, 6H]` product's output), `w` `[2, H, 3H]` (transposed
+//! recurrent weights), `b` `[2, 3H]` (`b_hh`). Output: the states `[B, T, 2, H]` in input time
+//! (the backward direction's state at `t` is the one after reading `x_{T-1} … x_t`), i.e. the
+//! layer's `[B, T, 2H]` sequence output as it is. Gate order r, z, n; reset-after. The backward
+//! pass recomputes the gates from the saved states instead of storing them.
+//!
+//! Taking and giving the layouts the surrounding products use, instead of a time-major one with
+//! the backward direction pre-reversed, saves candle a permuted copy, a reversal and a stack of
+//! the `[B, T, 6H]` projections and as many copies of the output, and the backward pass of each.
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
@@ -134,22 +140,34 @@ fn gates_backward_scalar(
     }
 }
 
-fn forward_gates(gx: &[f32], gh: &[f32], hprev: &[f32], hout: &mut [f32], h: usize) {
+/// The gate pass of one forward step over a batch: `gx_at(bi)` is the offset of window `bi`'s
+/// `3H` input projections in `gx`.
+fn forward_gates(
+    gx: &[f32],
+    gx_at: impl Fn(usize) -> usize,
+    gh: &[f32],
+    hprev: &[f32],
+    hout: &mut [f32],
+    h: usize,
+) {
     let avx2 = simd_available();
     for (bi, out) in hout.chunks_exact_mut(h).enumerate() {
         out.copy_from_slice(&hprev[bi * h..(bi + 1) * h]);
+        let at = gx_at(bi);
         super::fast::gates(
             avx2,
-            &gx[bi * 3 * h..(bi + 1) * 3 * h],
+            &gx[at..at + 3 * h],
             &gh[bi * 3 * h..(bi + 1) * 3 * h],
             out,
         );
     }
 }
 
+/// The gate pass of one backward step over a batch (see [`forward_gates`] for `gx_at`).
 #[allow(clippy::too_many_arguments)]
 fn backward_gates(
     gx: &[f32],
+    gx_at: impl Fn(usize) -> usize,
     gh: &[f32],
     hprev: &[f32],
     dh: &[f32],
@@ -162,8 +180,9 @@ fn backward_gates(
     let rows = dh.len() / h;
     for bi in 0..rows {
         let (r3, r1) = (bi * 3 * h..(bi + 1) * 3 * h, bi * h..(bi + 1) * h);
+        let at = gx_at(bi);
         let (gx, gh, hp, d) = (
-            &gx[r3.clone()],
+            &gx[at..at + 3 * h],
             &gh[r3.clone()],
             &hprev[r1.clone()],
             &dh[r1.clone()],
@@ -202,16 +221,39 @@ fn recurrent(
     gemm_acc(par, batch, 3 * h, h, gh, true, hprev, h, 1, w, 3 * h, 1);
 }
 
-/// The forward loop of direction `d`: its states `[T, B, H]`.
-fn forward_direction(
-    d: usize,
-    gx: &[f32],
-    w: &[f32],
-    b: &[f32],
+/// The sizes of one layer: steps, batch, hidden.
+#[derive(Clone, Copy)]
+struct Dims {
     t: usize,
     batch: usize,
     h: usize,
-) -> Vec<f32> {
+}
+
+impl Dims {
+    /// The input time of loop step `s` of direction `d`.
+    fn time(&self, d: usize, s: usize) -> usize {
+        if d == 0 {
+            s
+        } else {
+            self.t - 1 - s
+        }
+    }
+
+    /// Offset of window `bi`'s `3H` input projections of direction `d` at input time `tt` in `gx`
+    /// `[B, T, 2, 3H]`.
+    fn gx_at(&self, d: usize, tt: usize, bi: usize) -> usize {
+        ((bi * self.t + tt) * 2 + d) * 3 * self.h
+    }
+
+    /// Offset of window `bi`'s state of direction `d` at input time `tt` in `[B, T, 2, H]`.
+    fn state_at(&self, d: usize, tt: usize, bi: usize) -> usize {
+        ((bi * self.t + tt) * 2 + d) * self.h
+    }
+}
+
+/// The forward loop of direction `d`: its states `[T, B, H]` in loop order.
+fn forward_direction(d: usize, gx: &[f32], w: &[f32], b: &[f32], dims: Dims) -> Vec<f32> {
+    let Dims { t, batch, h } = dims;
     let (h3, bh) = (3 * h, batch * h);
     let par = parallelism(2);
     let (wd, bd) = (&w[d * h * h3..(d + 1) * h * h3], &b[d * h3..(d + 1) * h3]);
@@ -226,27 +268,39 @@ fn forward_direction(
             &before[(s - 1) * bh..]
         };
         recurrent(par, &mut gh, hprev, wd, bd, batch, h);
-        let gxs = &gx[(s * 2 + d) * batch * h3..(s * 2 + d + 1) * batch * h3];
-        forward_gates(gxs, &gh, hprev, &mut rest[..bh], h);
+        let tt = dims.time(d, s);
+        forward_gates(
+            gx,
+            |bi| dims.gx_at(d, tt, bi),
+            &gh,
+            hprev,
+            &mut rest[..bh],
+            h,
+        );
     }
     out
 }
 
-/// The forward loop on plain slices; returns the states `[T, 2, B, H]`.
+/// The forward loop on plain slices; returns the states `[B, T, 2, H]`.
 pub fn forward(gx: &[f32], w: &[f32], b: &[f32], t: usize, batch: usize, h: usize) -> Vec<f32> {
-    let bh = batch * h;
-    let dirs = both_directions(|d| forward_direction(d, gx, w, b, t, batch, h));
-    let mut out = vec![0f32; t * 2 * bh];
-    for (s, step) in out.chunks_exact_mut(2 * bh).enumerate() {
-        for (d, states) in dirs.iter().enumerate() {
-            step[d * bh..(d + 1) * bh].copy_from_slice(&states[s * bh..(s + 1) * bh]);
+    let dims = Dims { t, batch, h };
+    let dirs = both_directions(|d| forward_direction(d, gx, w, b, dims));
+    let mut out = vec![0f32; t * 2 * batch * h];
+    for (d, states) in dirs.iter().enumerate() {
+        for s in 0..t {
+            let tt = dims.time(d, s);
+            for bi in 0..batch {
+                let at = dims.state_at(d, tt, bi);
+                let from = (s * batch + bi) * h;
+                out[at..at + h].copy_from_slice(&states[from..from + h]);
+            }
         }
     }
     out
 }
 
-/// The backward loop of direction `d`: the gradients of its `gx` (`[T, B, 3H]`), `w` and `b`.
-#[allow(clippy::too_many_arguments)]
+/// The backward loop of direction `d`: the gradients of its `gx` (`[T, B, 3H]`, loop order), `w`
+/// and `b`. `states` and `dstates` `[B, T, 2, H]`.
 fn backward_direction(
     d: usize,
     gx: &[f32],
@@ -254,10 +308,9 @@ fn backward_direction(
     b: &[f32],
     states: &[f32],
     dstates: &[f32],
-    t: usize,
-    batch: usize,
-    h: usize,
+    dims: Dims,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let Dims { t, batch, h } = dims;
     let (h3, bh) = (3 * h, batch * h);
     let par = parallelism(2);
     let (wd, bd) = (&w[d * h * h3..(d + 1) * h * h3], &b[d * h3..(d + 1) * h3]);
@@ -268,28 +321,49 @@ fn backward_direction(
     let mut dgh = vec![0f32; batch * h3];
     let mut dh = vec![0f32; bh];
     let mut dh_next = vec![0f32; bh];
-    let zeros = vec![0f32; bh];
+    let mut hprev = vec![0f32; bh];
     for s in (0..t).rev() {
-        let hprev: &[f32] = if s == 0 {
-            &zeros
+        let tt = dims.time(d, s);
+        // The state before this step, gathered contiguous for the products.
+        if s == 0 {
+            hprev.iter_mut().for_each(|v| *v = 0.0);
         } else {
-            &states[((s - 1) * 2 + d) * bh..((s - 1) * 2 + d + 1) * bh]
-        };
-        recurrent(par, &mut gh, hprev, wd, bd, batch, h);
-        let at = (s * 2 + d) * bh;
-        for ((x, g), n) in dh.iter_mut().zip(&dstates[at..at + bh]).zip(&dh_next) {
-            *x = g + n;
+            let tp = dims.time(d, s - 1);
+            for (bi, row) in hprev.chunks_exact_mut(h).enumerate() {
+                let at = dims.state_at(d, tp, bi);
+                row.copy_from_slice(&states[at..at + h]);
+            }
         }
-        let gxs = &gx[(s * 2 + d) * batch * h3..(s * 2 + d + 1) * batch * h3];
+        recurrent(par, &mut gh, &hprev, wd, bd, batch, h);
+        for (bi, (x, n)) in dh
+            .chunks_exact_mut(h)
+            .zip(dh_next.chunks_exact(h))
+            .enumerate()
+        {
+            let at = dims.state_at(d, tt, bi);
+            for ((x, g), n) in x.iter_mut().zip(&dstates[at..at + h]).zip(n) {
+                *x = g + n;
+            }
+        }
         let dgxs = &mut dgx[s * batch * h3..(s + 1) * batch * h3];
-        backward_gates(gxs, &gh, hprev, &dh, dgxs, &mut dgh, &mut dh_next, h);
+        backward_gates(
+            gx,
+            |bi| dims.gx_at(d, tt, bi),
+            &gh,
+            &hprev,
+            &dh,
+            dgxs,
+            &mut dgh,
+            &mut dh_next,
+            h,
+        );
         for row in dgh.chunks_exact(h3) {
             for (acc, v) in db.iter_mut().zip(row) {
                 *acc += v;
             }
         }
         // dW_d += hprevᵀ · dgh;  dh_prev += dgh · W_dᵀ
-        gemm_acc(par, h, h3, batch, &mut dw, true, hprev, 1, h, &dgh, h3, 1);
+        gemm_acc(par, h, h3, batch, &mut dw, true, &hprev, 1, h, &dgh, h3, 1);
         gemm_acc(
             par,
             batch,
@@ -320,12 +394,18 @@ pub fn backward(
     batch: usize,
     h: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let bh3 = batch * 3 * h;
-    let dirs = both_directions(|d| backward_direction(d, gx, w, b, states, dstates, t, batch, h));
+    let dims = Dims { t, batch, h };
+    let h3 = 3 * h;
+    let dirs = both_directions(|d| backward_direction(d, gx, w, b, states, dstates, dims));
     let mut dgx = vec![0f32; gx.len()];
-    for (s, step) in dgx.chunks_exact_mut(2 * bh3).enumerate() {
-        for (d, (dgx_d, _, _)) in dirs.iter().enumerate() {
-            step[d * bh3..(d + 1) * bh3].copy_from_slice(&dgx_d[s * bh3..(s + 1) * bh3]);
+    for (d, (dgx_d, _, _)) in dirs.iter().enumerate() {
+        for s in 0..t {
+            let tt = dims.time(d, s);
+            for bi in 0..batch {
+                let at = dims.gx_at(d, tt, bi);
+                let from = (s * batch + bi) * h3;
+                dgx[at..at + h3].copy_from_slice(&dgx_d[from..from + h3]);
+            }
         }
     }
     let [(_, dw0, db0), (_, dw1, db1)] = dirs;
@@ -346,7 +426,7 @@ impl CustomOp3 for FusedBiGru {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (t, two, batch, h3) = l1.shape().dims4()?;
+        let (batch, t, two, h3) = l1.shape().dims4()?;
         let h = h3 / 3;
         if two != 2
             || h3 % 3 != 0
@@ -368,7 +448,7 @@ impl CustomOp3 for FusedBiGru {
             batch,
             h,
         );
-        Ok((CpuStorage::F32(out), Shape::from((t, 2, batch, h))))
+        Ok((CpuStorage::F32(out), Shape::from((batch, t, 2, h))))
     }
 
     fn bwd(
@@ -379,7 +459,7 @@ impl CustomOp3 for FusedBiGru {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (t, _, batch, h3) = gx.dims4()?;
+        let (batch, t, _, h3) = gx.dims4()?;
         let h = h3 / 3;
         let v = |x: &Tensor| x.flatten_all().and_then(|x| x.to_vec1::<f32>());
         let (dgx, dw, db) = backward(&v(gx)?, &v(w)?, &v(b)?, &v(res)?, &v(grad)?, t, batch, h);
