@@ -141,19 +141,27 @@ impl BiGru {
             0,
         )?
         .contiguous()?;
-        let b_hh = Tensor::stack(&[&self.forward.bias_hh, &self.backward.bias_hh], 0)?; // [2, 3H]
         if fused {
             // The fused op reads the projections and writes the states in the batch-major,
             // input-time layouts of the products around it (see `recurrence`).
             let w = Tensor::cat(&[&self.forward.weight_ih, &self.backward.weight_ih], 0)?; // [6H, I]
-            let bias = Tensor::cat(&[&self.forward.bias_ih, &self.backward.bias_ih], 0)?;
             let gx = xs
                 .reshape((b * t, i))?
                 .matmul(&w.t()?)?
-                .broadcast_add(&bias)?
                 .reshape((b, t, 2, 3 * hdim))?;
+            // [2, 2, 3H]: per direction b_ih, b_hh.
+            let biases = Tensor::stack(
+                &[
+                    &self.forward.bias_ih,
+                    &self.forward.bias_hh,
+                    &self.backward.bias_ih,
+                    &self.backward.bias_hh,
+                ],
+                0,
+            )?
+            .reshape((2, 2, 3 * hdim))?;
             // [B, T, 2, H]
-            let states = gx.apply_op3(&w_hh, &b_hh.contiguous()?, super::recurrence::FusedBiGru)?;
+            let states = gx.apply_op3(&w_hh, &biases, super::recurrence::FusedBiGru)?;
             return match output {
                 BiOutput::Sequence => states.reshape((b, t, 2 * hdim)),
                 // The forward direction's state after step T-1, the backward one's at time 0.
@@ -168,6 +176,7 @@ impl BiGru {
             };
         }
         let gx = self.input_projections(xs)?;
+        let b_hh = Tensor::stack(&[&self.forward.bias_hh, &self.backward.bias_hh], 0)?; // [2, 3H]
         let states = {
             let b_hh = b_hh.unsqueeze(1)?; // [2, 1, 3H]
             let mut h = Tensor::zeros((2, b, hdim), xs.dtype(), xs.device())?;

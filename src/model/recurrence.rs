@@ -7,9 +7,11 @@
 //! op, the loop costs one `[B, H] × [H, 3H]` product and one pass over the gates per step and
 //! direction, forward and backward.
 //!
-//! Inputs: `gx` `[B, T, 2, 3H]` (input projections incl. `b_ih` of both directions, in input
+//! Inputs: `gx` `[B, T, 2, 3H]` (input projections `x · W_ih` of both directions, in input
 //! time: exactly the `[B·T, I] × [I, 6H]` product's output), `w` `[2, H, 3H]` (transposed
-//! recurrent weights), `b` `[2, 3H]` (`b_hh`). Output: the states `[B, T, 2, H]` in input time
+//! recurrent weights), `b` `[2, 2, 3H]` (per direction `b_ih`, then `b_hh`; the op adds `b_ih` to
+//! each projection row as it reads it, which spares candle a pass over the `[B, T, 6H]`
+//! projections forward and a sum over them backward). Output: the states `[B, T, 2, H]` in input time
 //! (the backward direction's state at `t` is the one after reading `x_{T-1} … x_t`), i.e. the
 //! layer's `[B, T, 2H]` sequence output as it is. Gate order r, z, n; reset-after. The backward
 //! pass recomputes the gates from the saved states instead of storing them.
@@ -145,21 +147,26 @@ fn gates_backward_scalar(
 fn forward_gates(
     gx: &[f32],
     gx_at: impl Fn(usize) -> usize,
+    b_ih: &[f32],
     gh: &[f32],
     hprev: &[f32],
     hout: &mut [f32],
     h: usize,
 ) {
     let avx2 = simd_available();
+    let mut row = vec![0f32; 3 * h];
     for (bi, out) in hout.chunks_exact_mut(h).enumerate() {
         out.copy_from_slice(&hprev[bi * h..(bi + 1) * h]);
         let at = gx_at(bi);
-        super::fast::gates(
-            avx2,
-            &gx[at..at + 3 * h],
-            &gh[bi * 3 * h..(bi + 1) * 3 * h],
-            out,
-        );
+        with_bias(&mut row, &gx[at..at + 3 * h], b_ih);
+        super::fast::gates(avx2, &row, &gh[bi * 3 * h..(bi + 1) * 3 * h], out);
+    }
+}
+
+/// `row = gx + b_ih`.
+fn with_bias(row: &mut [f32], gx: &[f32], b_ih: &[f32]) {
+    for ((r, x), b) in row.iter_mut().zip(gx).zip(b_ih) {
+        *r = x + b;
     }
 }
 
@@ -168,6 +175,7 @@ fn forward_gates(
 fn backward_gates(
     gx: &[f32],
     gx_at: impl Fn(usize) -> usize,
+    b_ih: &[f32],
     gh: &[f32],
     hprev: &[f32],
     dh: &[f32],
@@ -178,11 +186,13 @@ fn backward_gates(
 ) {
     let avx2 = simd_available();
     let rows = dh.len() / h;
+    let mut row = vec![0f32; 3 * h];
     for bi in 0..rows {
         let (r3, r1) = (bi * 3 * h..(bi + 1) * 3 * h, bi * h..(bi + 1) * h);
         let at = gx_at(bi);
+        with_bias(&mut row, &gx[at..at + 3 * h], b_ih);
         let (gx, gh, hp, d) = (
-            &gx[at..at + 3 * h],
+            &row[..],
             &gh[r3.clone()],
             &hprev[r1.clone()],
             &dh[r1.clone()],
@@ -256,7 +266,11 @@ fn forward_direction(d: usize, gx: &[f32], w: &[f32], b: &[f32], dims: Dims) -> 
     let Dims { t, batch, h } = dims;
     let (h3, bh) = (3 * h, batch * h);
     let par = parallelism(2);
-    let (wd, bd) = (&w[d * h * h3..(d + 1) * h * h3], &b[d * h3..(d + 1) * h3]);
+    let wd = &w[d * h * h3..(d + 1) * h * h3];
+    let (b_ih, b_hh) = (
+        &b[2 * d * h3..(2 * d + 1) * h3],
+        &b[(2 * d + 1) * h3..(2 * d + 2) * h3],
+    );
     let mut out = vec![0f32; t * bh];
     let mut gh = vec![0f32; batch * h3];
     let zeros = vec![0f32; bh];
@@ -267,11 +281,12 @@ fn forward_direction(d: usize, gx: &[f32], w: &[f32], b: &[f32], dims: Dims) -> 
         } else {
             &before[(s - 1) * bh..]
         };
-        recurrent(par, &mut gh, hprev, wd, bd, batch, h);
+        recurrent(par, &mut gh, hprev, wd, b_hh, batch, h);
         let tt = dims.time(d, s);
         forward_gates(
             gx,
             |bi| dims.gx_at(d, tt, bi),
+            b_ih,
             &gh,
             hprev,
             &mut rest[..bh],
@@ -313,10 +328,15 @@ fn backward_direction(
     let Dims { t, batch, h } = dims;
     let (h3, bh) = (3 * h, batch * h);
     let par = parallelism(2);
-    let (wd, bd) = (&w[d * h * h3..(d + 1) * h * h3], &b[d * h3..(d + 1) * h3]);
+    let wd = &w[d * h * h3..(d + 1) * h * h3];
+    let (b_ih, b_hh) = (
+        &b[2 * d * h3..(2 * d + 1) * h3],
+        &b[(2 * d + 1) * h3..(2 * d + 2) * h3],
+    );
     let mut dgx = vec![0f32; t * batch * h3];
     let mut dw = vec![0f32; h * h3];
-    let mut db = vec![0f32; h3];
+    // d b_ih, then d b_hh
+    let mut db = vec![0f32; 2 * h3];
     let mut gh = vec![0f32; batch * h3];
     let mut dgh = vec![0f32; batch * h3];
     let mut dh = vec![0f32; bh];
@@ -334,7 +354,7 @@ fn backward_direction(
                 row.copy_from_slice(&states[at..at + h]);
             }
         }
-        recurrent(par, &mut gh, &hprev, wd, bd, batch, h);
+        recurrent(par, &mut gh, &hprev, wd, b_hh, batch, h);
         for (bi, (x, n)) in dh
             .chunks_exact_mut(h)
             .zip(dh_next.chunks_exact(h))
@@ -349,6 +369,7 @@ fn backward_direction(
         backward_gates(
             gx,
             |bi| dims.gx_at(d, tt, bi),
+            b_ih,
             &gh,
             &hprev,
             &dh,
@@ -357,8 +378,12 @@ fn backward_direction(
             &mut dh_next,
             h,
         );
-        for row in dgh.chunks_exact(h3) {
-            for (acc, v) in db.iter_mut().zip(row) {
+        let (db_ih, db_hh) = db.split_at_mut(h3);
+        for (gxrow, ghrow) in dgxs.chunks_exact(h3).zip(dgh.chunks_exact(h3)) {
+            for (acc, v) in db_ih.iter_mut().zip(gxrow) {
+                *acc += v;
+            }
+            for (acc, v) in db_hh.iter_mut().zip(ghrow) {
                 *acc += v;
             }
         }
@@ -431,7 +456,7 @@ impl CustomOp3 for FusedBiGru {
         if two != 2
             || h3 % 3 != 0
             || l2.shape().dims() != [2, h, h3]
-            || l3.shape().dims() != [2, h3]
+            || l3.shape().dims() != [2, 2, h3]
         {
             candle_core::bail!(
                 "fused-bigru: shapes {:?} {:?} {:?} do not fit",
