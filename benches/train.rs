@@ -8,6 +8,8 @@ use continuo::model::{Config, Network};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {
+    // As `train` does.
+    continuo::model::train::keep_freed_memory();
     let config = Config::default();
     let dev = Device::Cpu;
     let varmap = VarMap::new();

@@ -450,6 +450,22 @@ pub fn validate(
     Ok((loss / n, top1 as f64 / n, top5 as f64 / n))
 }
 
+/// Makes the allocator keep freed memory for reuse instead of handing it back to the system.
+///
+/// Why: a training step allocates and frees hundreds of megabytes in tensors of up to ~20 MB.
+/// With glibc's defaults, blocks that large are mapped and unmapped one by one and the heap top
+/// is trimmed, so every step page-faults and zeroes its memory afresh (~12% of the time in a
+/// profile of a training run). Raising the mmap threshold to its maximum (32 MB) and the trim
+/// threshold far above a step's working set makes them reuse the heap. A no-op elsewhere.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // Safety: mallopt only changes the allocator's tuning parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 /// Trains as `opts` says until done or `stop` is set (Ctrl-C), leaving a checkpoint either way.
 pub fn train(
     opts: &TrainOptions,
@@ -457,6 +473,7 @@ pub fn train(
     stop: &AtomicBool,
 ) -> Result<TrainReport, String> {
     let started = Instant::now();
+    keep_freed_memory();
     let ckpt_path = checkpoint_path(&opts.output);
     let ckpt_bytes = if opts.resume {
         Some(
