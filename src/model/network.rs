@@ -12,8 +12,9 @@
 //! Tensor names: `embedding.weight`, `gru{1,2,3}.{fwd,bwd}.{weight_ih,weight_hh,bias_ih,bias_hh}`,
 //! `attention{1,2}.{wa,ba}`, `dense.{weight,bias}`, `output.{weight,bias}`.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use candle_nn::{Embedding, Init, Linear, Module, VarBuilder};
+use rand::Rng;
 
 use super::attention::SeqSelfAttention;
 use super::gru::{BiGru, BiOutput};
@@ -61,7 +62,7 @@ impl Network {
     pub fn forward_t(&self, ids: &Tensor, train: bool) -> Result<Tensor> {
         let drop = |x: Tensor| {
             if train && self.config.dropout > 0.0 {
-                candle_nn::ops::dropout(&x, self.config.dropout)
+                dropout(&x, self.config.dropout)
             } else {
                 Ok(x)
             }
@@ -77,9 +78,61 @@ impl Network {
     }
 }
 
+/// Inverted dropout: each element kept with probability `1 - p` and scaled by `1 / (1 - p)`, as
+/// `candle_nn::ops::dropout`. On the CPU the mask is drawn in one pass in plain Rust instead of
+/// candle's five (uniform tensor, comparison, conversion, scaling, product), each a pass over the
+/// `[B, T, 256]` activations with its own allocation.
+pub fn dropout(x: &Tensor, p: f32) -> Result<Tensor> {
+    if !x.device().is_cpu() || x.dtype() != DType::F32 {
+        return candle_nn::ops::dropout(x, p);
+    }
+    if !(0.0..1.0).contains(&p) {
+        candle_core::bail!("dropout probability has to be in [0, 1), got {p}")
+    }
+    let scale = (1.0 / (1.0 - p as f64)) as f32;
+    let mut rng = rand::rng();
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| if rng.random::<f32>() >= p { scale } else { 0.0 })
+        .collect();
+    x * Tensor::from_vec(mask, x.shape(), x.device())?
+}
+
 impl Module for Network {
     /// Inference: no dropout.
     fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         self.forward_t(ids, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Every element is either dropped or kept scaled by 1 / (1 - p), about a fraction p is
+    /// dropped, and the gradient goes through the same mask.
+    #[test]
+    fn dropout_keeps_and_scales() {
+        let p = 0.3f32;
+        let n = 20_000;
+        let x = Var::from_tensor(&Tensor::rand(1f32, 2.0, n, &Device::Cpu).unwrap()).unwrap();
+        let y = dropout(&x, p).unwrap();
+        let (xs, ys) = (x.to_vec1::<f32>().unwrap(), y.to_vec1::<f32>().unwrap());
+        let scale = 1.0 / (1.0 - p);
+        let mut dropped = 0;
+        for (a, b) in xs.iter().zip(&ys) {
+            if *b == 0.0 {
+                dropped += 1;
+            } else {
+                assert!((b - a * scale).abs() < 1e-5, "{a} became {b}");
+            }
+        }
+        let fraction = dropped as f32 / n as f32;
+        assert!((fraction - p).abs() < 0.02, "dropped {fraction}");
+        let grad = y.sum_all().unwrap().backward().unwrap();
+        let g = grad.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+        for (g, y) in g.iter().zip(&ys) {
+            assert_eq!(*g == 0.0, *y == 0.0);
+        }
     }
 }
