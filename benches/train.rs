@@ -8,7 +8,8 @@ use continuo::model::{Config, Network};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {
-    // As `train` does.
+    // As `continuo train` does.
+    continuo::model::device::serial_elementwise();
     continuo::model::train::keep_freed_memory();
     let config = Config::default();
     let dev = Device::Cpu;

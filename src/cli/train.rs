@@ -79,6 +79,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), String> {
     device::set_threads(args.threads);
+    device::serial_elementwise();
     let (device, said) = device::select(&args.device)?;
     eprintln!("{said}");
     let stop = Arc::new(AtomicBool::new(false));

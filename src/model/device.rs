@@ -67,3 +67,19 @@ pub fn set_threads(threads: usize) {
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
 }
+
+/// Runs candle's element-wise CPU ops on the calling thread only (`CANDLE_NUM_THREADS=1`, unless
+/// already set), leaving the matrix products their `--threads`. Must run before the first tensor
+/// op (candle reads it once) and before any other thread exists.
+///
+/// Why: candle splits every element-wise op over 64K elements (and in the backward pass each
+/// gradient is accumulated by one such op) over its barrier pool, whose threads spin-wait for
+/// each other, and in training those waits cost more than the split saves: with it off the
+/// training benchmark went from 109 to 130 windows/s on 2 cores (and from 29 to 35 under heavy
+/// load, where a descheduled pool thread leaves the others spinning).
+pub fn serial_elementwise() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // Safety: called at start-up by the CLI, before any other thread exists.
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
