@@ -10,7 +10,7 @@ use candle_nn::{VarBuilder, VarMap};
 use continuo::model::data::{Encoder, Examples};
 use continuo::model::file::{self, ModelMeta};
 use continuo::model::sampler::sample;
-use continuo::model::train::{self, AdamW, TrainOptions};
+use continuo::model::train::{self, AdamW, ResumeChanges, TrainOptions};
 use continuo::model::{Config, Model, Network, PitchFallback, SamplingOptions, TrainingSummary};
 use continuo::roll::{notes_to_roll, Grid, Vocab, VocabOptions, UNK_ID};
 use rand::SeedableRng;
@@ -131,6 +131,46 @@ fn train_writes_model_log_plot_and_resumes() {
     let csv = std::fs::read_to_string(train::sidecar(&output, "csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
     assert!(report.history[1].train_loss < report.history[0].train_loss * 1.5);
+}
+
+#[test]
+fn a_resumed_run_can_change_window_stride_and_transpositions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = copy_fixtures(dir.path());
+    let output = dir.path().join("staged.safetensors");
+    let mut opts = TrainOptions {
+        data: vec![data],
+        output: output.clone(),
+        epochs: 1,
+        batch: 64,
+        stride: 2,
+        max_vocab: 300,
+        val_fraction: 0.25,
+        config: tiny_config(0),
+        checkpoint_minutes: 100.0,
+        ..TrainOptions::default()
+    };
+    train::train(&opts, &Device::Cpu, &AtomicBool::new(false)).unwrap();
+    let first = Model::from_file(&output, &Device::Cpu).unwrap();
+    assert_eq!(first.config().window, 8);
+
+    // Stage 2: a shorter window and transposed copies; the vocabulary and split stay.
+    opts.epochs = 2;
+    opts.resume = true;
+    opts.changes = ResumeChanges {
+        window: Some(6),
+        stride: Some(3),
+        transpose: Some(1),
+    };
+    let report = train::train(&opts, &Device::Cpu, &AtomicBool::new(false)).unwrap();
+    assert_eq!(report.history.len(), 2);
+    let second = Model::from_file(&output, &Device::Cpu).unwrap();
+    assert_eq!(second.config().window, 6);
+    assert_eq!(second.summary().stride, 3);
+    assert_eq!(second.summary().transpose, 1);
+    assert_eq!(second.vocab(), first.vocab());
+    assert_eq!(second.summary().val_files, first.summary().val_files);
+    assert_eq!(second.context_window(&[5]).len(), 6);
 }
 
 #[test]

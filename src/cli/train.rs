@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::model::train::{self, TrainOptions};
+use crate::model::train::{self, ResumeChanges, TrainOptions};
 use crate::model::{device, Config};
-use crate::roll::{Grid, DEFAULT_STEPS_PER_BEAT};
+use crate::roll::{Grid, DEFAULT_STEPS_PER_BEAT, DEFAULT_WINDOW};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,18 +24,20 @@ pub struct Args {
     /// AdamW learning rate.
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
-    /// Context length in steps.
-    #[arg(long, default_value_t = 50)]
-    window: usize,
-    /// Take every N-th step of each piece as a training target.
-    #[arg(long, default_value_t = 1)]
-    stride: usize,
+    /// Context length in steps [default: 50]. With --resume: changes the checkpoint's.
+    #[arg(long)]
+    window: Option<usize>,
+    /// Take every N-th step of each piece as a training target (each epoch takes the next
+    /// phase) [default: 1]. With --resume: changes the checkpoint's.
+    #[arg(long)]
+    stride: Option<usize>,
     /// Vocabulary size, REST and UNK included (the most frequent chords are kept).
     #[arg(long, default_value_t = 4096)]
     max_vocab: usize,
-    /// Also train on every transposition by up to ±N semitones that stays on the piano.
-    #[arg(long, default_value_t = 0)]
-    transpose: u32,
+    /// Also train on every transposition by up to ±N semitones that stays on the piano
+    /// [default: 0]. With --resume: changes the checkpoint's.
+    #[arg(long)]
+    transpose: Option<u32>,
     /// Fraction of the pieces held out for validation (by piece, never by window).
     #[arg(long, default_value_t = 0.05)]
     val_fraction: f64,
@@ -101,7 +103,7 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("{}: cannot create folder: {e}", dir.display()))?;
     }
     let config = Config {
-        window: args.window,
+        window: args.window.unwrap_or(DEFAULT_WINDOW),
         hidden: args.hidden,
         embedding: args.embedding,
         dense: args.dense,
@@ -114,9 +116,9 @@ pub fn run(args: Args) -> Result<(), String> {
         epochs: args.epochs,
         batch: args.batch,
         lr: args.lr,
-        stride: args.stride,
+        stride: args.stride.unwrap_or(1),
         max_vocab: args.max_vocab,
-        transpose: args.transpose,
+        transpose: args.transpose.unwrap_or(0),
         val_fraction: args.val_fraction,
         max_val_windows: args.max_val_windows,
         seed: args.seed,
@@ -128,6 +130,11 @@ pub fn run(args: Args) -> Result<(), String> {
         config,
         checkpoint_minutes: args.checkpoint_minutes,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        changes: ResumeChanges {
+            window: args.window,
+            stride: args.stride,
+            transpose: args.transpose,
+        },
         ..TrainOptions::default()
     };
     let report = train::train(&opts, &device, &stop)?;

@@ -46,6 +46,54 @@ pub struct TrainOptions {
     pub checkpoint_minutes: f64,
     /// The command line, for the summary.
     pub command: String,
+    /// With `resume`: settings to change from the checkpoint's.
+    pub changes: ResumeChanges,
+}
+
+/// Settings a resumed run may change; everything else (data, split, vocabulary, grid, batch size,
+/// sizes) comes from the checkpoint. Why: a model can be trained in stages while keeping its
+/// optimiser state, e.g. first on the reference window, then on a shorter window with transposed
+/// copies of the pieces (how the default model was trained; see README).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumeChanges {
+    /// Context length in steps (the weights do not depend on it).
+    pub window: Option<usize>,
+    pub stride: Option<usize>,
+    pub transpose: Option<u32>,
+}
+
+impl ResumeChanges {
+    /// Applies the changes, telling on stderr what changed. An epoch in progress starts over when
+    /// its order changes (stride or transposition), since its batch index no longer means anything.
+    fn apply(&self, state: &mut TrainState, config: &mut Config) {
+        if let Some(w) = self.window.filter(|&w| w != config.window) {
+            eprintln!("changing the window from {} to {w} steps", config.window);
+            config.window = w;
+        }
+        let mut reorder = false;
+        if let Some(s) = self.stride.filter(|&s| s != state.stride) {
+            eprintln!("changing the stride from {} to {s}", state.stride);
+            state.stride = s;
+            reorder = true;
+        }
+        if let Some(t) = self.transpose.filter(|&t| t != state.transpose) {
+            eprintln!(
+                "changing the transpositions from ±{} to ±{t}",
+                state.transpose
+            );
+            state.transpose = t;
+            reorder = true;
+        }
+        if reorder && state.batch > 0 {
+            eprintln!(
+                "epoch {} starts over (its order depends on the stride and transpositions)",
+                state.epoch + 1
+            );
+            state.batch = 0;
+            state.loss_sum = 0.0;
+            state.loss_count = 0;
+        }
+    }
 }
 
 impl Default for TrainOptions {
@@ -69,6 +117,7 @@ impl Default for TrainOptions {
             config: Config::default(),
             checkpoint_minutes: 5.0,
             command: String::new(),
+            changes: ResumeChanges::default(),
         }
     }
 }
@@ -525,7 +574,7 @@ pub fn train(
     };
     if resumed.is_some() {
         eprintln!(
-            "resuming {} at epoch {} batch {} (data, split, stride, transposition, vocabulary and batch size come from the checkpoint)",
+            "resuming {} at epoch {} batch {} (data, split, stride, transposition, vocabulary and batch size come from the checkpoint unless changed)",
             ckpt_path.display(),
             state.epoch + 1,
             state.batch
@@ -535,6 +584,9 @@ pub fn train(
         Some(loaded) => loaded.meta.config.clone(),
         None => opts.config.clone(),
     };
+    if resumed.is_some() {
+        opts.changes.apply(&mut state, &mut config);
+    }
     let prepared = prepare(
         &state.data,
         state.grid,
