@@ -28,6 +28,8 @@ struct Layer {
     w_hh_t: [Vec<f32>; 2],
     /// Per direction `[3H]`.
     b_hh: [Vec<f32>; 2],
+    /// Per direction, `w_hh_t` packed for the AVX-512 step kernel (empty when it is not used).
+    w_hh_packed: [Vec<f32>; 2],
 }
 
 struct Attention {
@@ -56,6 +58,8 @@ pub struct FastNetwork {
     out_wt: Vec<f32>,
     out_b: Vec<f32>,
     avx2: bool,
+    /// The fused AVX-512 recurrent step (the CPU has AVX-512F and `H` is a multiple of 16).
+    avx512: bool,
 }
 
 /// Buffers reused between calls (one per generating thread).
@@ -69,6 +73,7 @@ pub struct Scratch {
     att: Vec<f32>,
     gh: Vec<f32>,
     h: [Vec<f32>; 2],
+    h_next: Vec<f32>,
     last: Vec<f32>,
     y: Vec<f32>,
 }
@@ -86,16 +91,27 @@ fn transposed(t: &Tensor) -> Result<Vec<f32>> {
 impl FastNetwork {
     pub fn new(net: &Network) -> Result<Self> {
         let cfg = &net.config;
+        let avx512 = super::simd::available_avx512() && cfg.hidden % 16 == 0;
+        let pack = |w: &[f32]| -> Vec<f32> {
+            #[cfg(target_arch = "x86_64")]
+            if avx512 {
+                return super::simd::avx512::pack_recurrent(w, cfg.hidden);
+            }
+            let _ = w;
+            Vec::new()
+        };
         let layer = |g: &super::gru::BiGru| -> Result<Layer> {
             let w = Tensor::cat(&[&g.forward.weight_ih, &g.backward.weight_ih], 0)?; // [6H, I]
+            let w_hh_t = [
+                transposed(&g.forward.weight_hh)?,
+                transposed(&g.backward.weight_hh)?,
+            ];
             Ok(Layer {
+                w_hh_packed: [pack(&w_hh_t[0]), pack(&w_hh_t[1])],
                 input: w.dim(1)?,
                 w_ih_t: transposed(&w)?,
                 b_ih: flat(&Tensor::cat(&[&g.forward.bias_ih, &g.backward.bias_ih], 0)?)?,
-                w_hh_t: [
-                    transposed(&g.forward.weight_hh)?,
-                    transposed(&g.backward.weight_hh)?,
-                ],
+                w_hh_t,
                 b_hh: [flat(&g.forward.bias_hh)?, flat(&g.backward.bias_hh)?],
             })
         };
@@ -131,12 +147,31 @@ impl FastNetwork {
             out_wt: transposed(net.output.weight())?,
             out_b: flat(net.output.bias().expect("output has a bias"))?,
             avx2: simd_available(),
+            avx512,
         })
     }
 
     /// Uses the portable code even where AVX2 is present (for tests and benchmarks).
     pub fn force_portable(&mut self) {
         self.avx2 = false;
+        self.avx512 = false;
+    }
+
+    /// Uses the AVX2 kernels even where AVX-512 is present (for tests and benchmarks); no change
+    /// on a CPU without AVX-512.
+    pub fn force_avx2(&mut self) {
+        self.avx512 = false;
+    }
+
+    /// The kernels in use: "avx512", "avx2" or "portable".
+    pub fn kernels(&self) -> &'static str {
+        if self.avx512 {
+            "avx512"
+        } else if self.avx2 {
+            "avx2"
+        } else {
+            "portable"
+        }
     }
 
     /// Logits for the step after `window` (exactly `window` ids, each < vocab) into `out`.
@@ -183,11 +218,28 @@ impl FastNetwork {
         for dir in 0..2 {
             s.h[dir].clear();
             s.h[dir].resize(h, 0.0);
+            s.h_next.resize(h, 0.0);
             for step in 0..t {
                 let time = if dir == 0 { step } else { t - 1 - step };
                 let gx = &s.gx[time * g + dir * 3 * h..time * g + (dir + 1) * 3 * h];
-                s.gh.copy_from_slice(&layer.b_hh[dir]);
-                gru_step(self.avx2, &layer.w_hh_t[dir], gx, &mut s.gh, &mut s.h[dir]);
+                if self.avx512 {
+                    #[cfg(target_arch = "x86_64")]
+                    // Safety: `avx512` is only true when the CPU has AVX-512F, AVX2 and FMA and
+                    // the weights were packed for it.
+                    unsafe {
+                        super::simd::avx512::gru_step(
+                            &layer.w_hh_packed[dir],
+                            &layer.b_hh[dir],
+                            gx,
+                            &s.h[dir],
+                            &mut s.h_next,
+                        );
+                    }
+                    std::mem::swap(&mut s.h[dir], &mut s.h_next);
+                } else {
+                    s.gh.copy_from_slice(&layer.b_hh[dir]);
+                    gru_step(self.avx2, &layer.w_hh_t[dir], gx, &mut s.gh, &mut s.h[dir]);
+                }
                 if sequence {
                     s.seq[time * 2 * h + dir * h..time * 2 * h + (dir + 1) * h]
                         .copy_from_slice(&s.h[dir]);

@@ -19,6 +19,18 @@ pub fn available() -> bool {
     }
 }
 
+/// Whether the CPU has AVX-512F (plus AVX2 and FMA) for the [`avx512`] kernels.
+pub fn available_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        available() && is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 pub mod avx2 {
     use std::arch::x86_64::*;
@@ -218,5 +230,180 @@ pub mod avx2 {
             j += 8;
         }
         j
+    }
+}
+
+/// AVX-512 kernels for batch-1 inference. A recurrent step streams its whole `[H, 3H]` weight
+/// matrix from L2, so it is bound by load bandwidth; with 32 registers of 16 lanes a block of
+/// 128 hidden units keeps all of its 384 gate sums in registers for the whole pass over the
+/// matrix (read once, sequentially, from a packed copy) and applies the gates straight from
+/// them, instead of writing `gh` out and reading it back.
+#[cfg(target_arch = "x86_64")]
+pub mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// Hidden units per register group (one `__m512`).
+    pub const LANES: usize = 16;
+    /// Register groups per block: 3 gates × 8 groups = 24 accumulators.
+    pub const GROUPS: usize = 8;
+
+    /// `e^x`, 16 lanes: the same Cephes `expf` as [`super::avx2::exp8`], step for step.
+    /// # Safety
+    /// The CPU must have AVX-512F ([`super::available_avx512`]); so for every function here.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::excessive_precision)]
+    pub unsafe fn exp16(x: __m512) -> __m512 {
+        let x = _mm512_min_ps(
+            _mm512_max_ps(x, _mm512_set1_ps(-87.0)),
+            _mm512_set1_ps(88.0),
+        );
+        let n =
+            _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(_mm512_fmadd_ps(
+                x,
+                _mm512_set1_ps(std::f32::consts::LOG2_E),
+                _mm512_set1_ps(0.5),
+            ));
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_359_4), x);
+        let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm512_set1_ps(1.987_569_1e-4);
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.398_199_9e-3));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333_452e-3));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166_579_6e-2));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666_666_5e-1));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.000_000_1e-1));
+        let r2 = _mm512_mul_ps(r, r);
+        let y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0));
+        let pow2n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
+            _mm512_cvtps_epi32(n),
+            _mm512_set1_epi32(127),
+        )));
+        _mm512_mul_ps(y, pow2n)
+    }
+
+    /// # Safety
+    /// AVX-512F (see [`exp16`]).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn sigmoid16(x: __m512) -> __m512 {
+        let one = _mm512_set1_ps(1.0);
+        _mm512_div_ps(
+            one,
+            _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))),
+        )
+    }
+
+    /// # Safety
+    /// AVX-512F (see [`exp16`]).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn tanh16(x: __m512) -> __m512 {
+        let two = _mm512_set1_ps(2.0);
+        _mm512_sub_ps(
+            _mm512_mul_ps(two, sigmoid16(_mm512_mul_ps(two, x))),
+            _mm512_set1_ps(1.0),
+        )
+    }
+
+    /// Repacks transposed recurrent weights `w_hh_t` `[H, 3H]` (gates r, z, n) for [`gru_step`]:
+    /// blocks of `16·GROUPS` hidden units; within a block, for each input `k`, the block's r,
+    /// then z, then n columns. `H` must be a multiple of 16.
+    pub fn pack_recurrent(w_hh_t: &[f32], h: usize) -> Vec<f32> {
+        assert!(h % LANES == 0 && w_hh_t.len() == 3 * h * h);
+        let mut out = Vec::with_capacity(w_hh_t.len());
+        for u0 in (0..h).step_by(LANES * GROUPS) {
+            let width = (h - u0).min(LANES * GROUPS);
+            for k in 0..h {
+                for gate in 0..3 {
+                    let at = k * 3 * h + gate * h + u0;
+                    out.extend_from_slice(&w_hh_t[at..at + width]);
+                }
+            }
+        }
+        out
+    }
+
+    /// One reset-after GRU step of one direction: `h_new = GRU(gx, h_prev)` with
+    /// `gh = b_hh + h_prev · W_hh` summed in the order of the other kernels (bias, then `k`
+    /// ascending). `packed` comes from [`pack_recurrent`]; `H = h_prev.len()`, a multiple of 16.
+    ///
+    /// # Safety
+    /// AVX-512F (see [`exp16`]).
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub unsafe fn gru_step(
+        packed: &[f32],
+        b_hh: &[f32],
+        gx: &[f32],
+        h_prev: &[f32],
+        h_new: &mut [f32],
+    ) {
+        let h = h_prev.len();
+        assert!(h % LANES == 0 && packed.len() == 3 * h * h);
+        assert!(b_hh.len() == 3 * h && gx.len() == 3 * h && h_new.len() == h);
+        let mut u0 = 0;
+        while u0 < h {
+            let block = &packed[3 * h * u0..];
+            match (h - u0) / LANES {
+                1 => block_step::<1>(block, b_hh, gx, h_prev, h_new, u0),
+                2 => block_step::<2>(block, b_hh, gx, h_prev, h_new, u0),
+                3 => block_step::<3>(block, b_hh, gx, h_prev, h_new, u0),
+                4 => block_step::<4>(block, b_hh, gx, h_prev, h_new, u0),
+                5 => block_step::<5>(block, b_hh, gx, h_prev, h_new, u0),
+                6 => block_step::<6>(block, b_hh, gx, h_prev, h_new, u0),
+                7 => block_step::<7>(block, b_hh, gx, h_prev, h_new, u0),
+                _ => block_step::<GROUPS>(block, b_hh, gx, h_prev, h_new, u0),
+            }
+            u0 += LANES * GROUPS;
+        }
+    }
+
+    /// [`gru_step`] for the `16·G` hidden units from `u0`; `block` starts at their packed weights.
+    /// # Safety
+    /// AVX-512F (see [`exp16`]); the caller checked the lengths.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn block_step<const G: usize>(
+        block: &[f32],
+        b_hh: &[f32],
+        gx: &[f32],
+        h_prev: &[f32],
+        h_new: &mut [f32],
+        u0: usize,
+    ) {
+        let h = h_prev.len();
+        let width = LANES * G;
+        assert!(block.len() >= h * 3 * width && u0 + width <= h);
+        let (b, x) = (b_hh.as_ptr(), gx.as_ptr());
+        let mut acc = [[_mm512_setzero_ps(); G]; 3];
+        for (gate, row) in acc.iter_mut().enumerate() {
+            for (g, a) in row.iter_mut().enumerate() {
+                *a = _mm512_loadu_ps(b.add(gate * h + u0 + g * LANES));
+            }
+        }
+        let mut w = block.as_ptr();
+        for &hk in h_prev {
+            let v = _mm512_set1_ps(hk);
+            for (gate, row) in acc.iter_mut().enumerate() {
+                for (g, a) in row.iter_mut().enumerate() {
+                    *a = _mm512_fmadd_ps(v, _mm512_loadu_ps(w.add((gate * G + g) * LANES)), *a);
+                }
+            }
+            w = w.add(3 * width);
+        }
+        for g in 0..G {
+            let j = u0 + g * LANES;
+            let r = sigmoid16(_mm512_add_ps(_mm512_loadu_ps(x.add(j)), acc[0][g]));
+            let z = sigmoid16(_mm512_add_ps(_mm512_loadu_ps(x.add(h + j)), acc[1][g]));
+            let c = tanh16(_mm512_fmadd_ps(
+                r,
+                acc[2][g],
+                _mm512_loadu_ps(x.add(2 * h + j)),
+            ));
+            let hp = _mm512_loadu_ps(h_prev.as_ptr().add(j));
+            _mm512_storeu_ps(
+                h_new.as_mut_ptr().add(j),
+                _mm512_fmadd_ps(z, _mm512_sub_ps(hp, c), c),
+            );
+        }
     }
 }
