@@ -14,7 +14,7 @@
 
 use candle_core::{Result, Tensor};
 
-use super::attention::{in_band, OUTSIDE_BAND};
+use super::attention::in_band;
 use super::network::Network;
 
 /// One bidirectional GRU layer as plain arrays.
@@ -40,8 +40,10 @@ struct Attention {
     /// `wa` packed for the AVX-512 product (empty when it is not used).
     wa_packed: Vec<f32>,
     ba: f32,
-    /// `[T, T]` additive band mask, built for the model's window.
-    mask: Vec<f32>,
+    /// Per row `t` of the model's window, the band `lo..hi` of positions it attends to. Outside
+    /// it the reference adds -10000 before the softmax, whose weights there are then exactly 0
+    /// in f32, so the softmax here only runs over the band and writes zeros elsewhere.
+    band: Vec<(usize, usize)>,
 }
 
 /// The network's weights, laid out for batch-1 CPU inference.
@@ -135,12 +137,15 @@ impl FastNetwork {
         };
         let attention = |a: &super::attention::SeqSelfAttention| -> Result<Attention> {
             let t = cfg.window;
-            let mask = (0..t * t)
-                .map(|i| {
-                    if in_band(i / t, i % t, a.width) {
-                        0.0
+            let band = (0..t)
+                .map(|row| {
+                    let lo = (0..t).find(|&u| in_band(row, u, a.width)).unwrap_or(0);
+                    let hi = (lo..t).find(|&u| !in_band(row, u, a.width)).unwrap_or(t);
+                    // An empty band shifts the whole row alike: the softmax of the unmasked row.
+                    if lo < hi {
+                        (lo, hi)
                     } else {
-                        OUTSIDE_BAND
+                        (0, t)
                     }
                 })
                 .collect();
@@ -150,7 +155,7 @@ impl FastNetwork {
                 wa_packed: pack_panels(&wa, d, d),
                 wa,
                 ba: flat(&a.ba)?[0],
-                mask,
+                band,
             })
         };
         let layers = [layer(&net.gru1)?, layer(&net.gru2)?, layer(&net.gru3)?];
@@ -333,9 +338,12 @@ impl FastNetwork {
         s.e.resize(t * t, 0.0);
         // e = xw · seqᵀ: the right operand is seq read column-wise.
         matmul(t, t, d, &mut s.e, &s.xw, d, 1, &s.seq, 1, d as isize);
-        for (row, mask) in s.e.chunks_mut(t).zip(a.mask.chunks(t)) {
-            for (v, m) in row.iter_mut().zip(mask) {
-                *v = sigmoid(*v + a.ba) + m;
+        for (row, &(lo, hi)) in s.e.chunks_mut(t).zip(&a.band) {
+            row[..lo].fill(0.0);
+            row[hi..].fill(0.0);
+            let row = &mut row[lo..hi];
+            for v in row.iter_mut() {
+                *v = sigmoid(*v + a.ba);
             }
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0.0;
