@@ -4,10 +4,15 @@
 //! 2 directions × `window` sequential recurrent steps. A candle op costs microseconds of overhead
 //! whatever its size, which dwarfs a 128 × 384 product, so this path keeps the weights as plain
 //! `f32` and:
-//! - does the big products (each layer's input projections for the whole window, the attention
-//!   products) with `gemm`, the kernel candle itself calls, on one thread;
-//! - runs the recurrent matrix–vector products and the gates in plain Rust, register-tiled, with a
-//!   runtime-detected AVX2/FMA build of the same code and a portable fallback;
+//! - looks the first layer's input projections up in a per-token table (its input is always an
+//!   embedding row);
+//! - does the other big products (input projections for the whole window, the attention products)
+//!   with `gemm`, the kernel candle itself calls, on one thread — or, on CPUs with AVX-512, the
+//!   weight products with a kernel on weights packed once at load;
+//! - runs the recurrent matrix–vector products and the gates in plain Rust, register-tiled, with
+//!   runtime-detected AVX2/FMA and AVX-512 builds (the latter fuses each step's product and
+//!   gates, its 384 sums staying in registers) and a portable fallback;
+//! - runs the attention's softmax only over the band (outside it the weights are exactly 0);
 //! - uses a vectorisable `exp` (Cephes polynomial, ~1 ulp) for the sigmoid and tanh.
 //!
 //! It computes exactly what [`super::network::Network`] computes (tests compare them to 1e-4).
@@ -298,6 +303,10 @@ impl FastNetwork {
                             gx,
                             &s.h[dir],
                             &mut s.h_next,
+                            // Every other step reads the weights backwards, starting with the
+                            // part the previous step left in L1 (~2% faster; sums in another
+                            // order).
+                            step % 2 == 1,
                         );
                     }
                     std::mem::swap(&mut s.h[dir], &mut s.h_next);

@@ -324,8 +324,11 @@ pub mod avx512 {
     }
 
     /// One reset-after GRU step of one direction: `h_new = GRU(gx, h_prev)` with
-    /// `gh = b_hh + h_prev · W_hh` summed in the order of the other kernels (bias, then `k`
-    /// ascending). `packed` comes from [`pack_recurrent`]; `H = h_prev.len()`, a multiple of 16.
+    /// `gh = b_hh + h_prev · W_hh` summed bias first, then `k` ascending (the order of the other
+    /// kernels) or descending with `reverse`. `packed` comes from [`pack_recurrent`];
+    /// `H = h_prev.len()`, a multiple of 16. `reverse` walks the weights from their end: a step
+    /// streams ~200 KB from L2 and the last 32 KB it read are still in L1, so alternating
+    /// directions from one step to the next starts each step on cached weights.
     ///
     /// # Safety
     /// AVX-512F (see [`exp16`]).
@@ -336,24 +339,26 @@ pub mod avx512 {
         gx: &[f32],
         h_prev: &[f32],
         h_new: &mut [f32],
+        reverse: bool,
     ) {
         let h = h_prev.len();
         assert!(h % LANES == 0 && packed.len() == 3 * h * h);
         assert!(b_hh.len() == 3 * h && gx.len() == 3 * h && h_new.len() == h);
-        let mut u0 = 0;
-        while u0 < h {
+        let blocks = h.div_ceil(LANES * GROUPS);
+        for b in 0..blocks {
+            let u0 = LANES * GROUPS * if reverse { blocks - 1 - b } else { b };
             let block = &packed[3 * h * u0..];
+            let r = reverse;
             match (h - u0) / LANES {
-                1 => block_step::<1>(block, b_hh, gx, h_prev, h_new, u0),
-                2 => block_step::<2>(block, b_hh, gx, h_prev, h_new, u0),
-                3 => block_step::<3>(block, b_hh, gx, h_prev, h_new, u0),
-                4 => block_step::<4>(block, b_hh, gx, h_prev, h_new, u0),
-                5 => block_step::<5>(block, b_hh, gx, h_prev, h_new, u0),
-                6 => block_step::<6>(block, b_hh, gx, h_prev, h_new, u0),
-                7 => block_step::<7>(block, b_hh, gx, h_prev, h_new, u0),
-                _ => block_step::<GROUPS>(block, b_hh, gx, h_prev, h_new, u0),
+                1 => block_step::<1>(block, b_hh, gx, h_prev, h_new, u0, r),
+                2 => block_step::<2>(block, b_hh, gx, h_prev, h_new, u0, r),
+                3 => block_step::<3>(block, b_hh, gx, h_prev, h_new, u0, r),
+                4 => block_step::<4>(block, b_hh, gx, h_prev, h_new, u0, r),
+                5 => block_step::<5>(block, b_hh, gx, h_prev, h_new, u0, r),
+                6 => block_step::<6>(block, b_hh, gx, h_prev, h_new, u0, r),
+                7 => block_step::<7>(block, b_hh, gx, h_prev, h_new, u0, r),
+                _ => block_step::<GROUPS>(block, b_hh, gx, h_prev, h_new, u0, r),
             }
-            u0 += LANES * GROUPS;
         }
     }
 
@@ -369,6 +374,7 @@ pub mod avx512 {
         h_prev: &[f32],
         h_new: &mut [f32],
         u0: usize,
+        reverse: bool,
     ) {
         let h = h_prev.len();
         let width = LANES * G;
@@ -380,15 +386,16 @@ pub mod avx512 {
                 *a = _mm512_loadu_ps(b.add(gate * h + u0 + g * LANES));
             }
         }
-        let mut w = block.as_ptr();
-        for &hk in h_prev {
-            let v = _mm512_set1_ps(hk);
+        let w = block.as_ptr();
+        for i in 0..h {
+            let k = if reverse { h - 1 - i } else { i };
+            let v = _mm512_set1_ps(*h_prev.get_unchecked(k));
+            let wk = w.add(k * 3 * width);
             for (gate, row) in acc.iter_mut().enumerate() {
                 for (g, a) in row.iter_mut().enumerate() {
-                    *a = _mm512_fmadd_ps(v, _mm512_loadu_ps(w.add((gate * G + g) * LANES)), *a);
+                    *a = _mm512_fmadd_ps(v, _mm512_loadu_ps(wk.add((gate * G + g) * LANES)), *a);
                 }
             }
-            w = w.add(3 * width);
         }
         for g in 0..G {
             let j = u0 + g * LANES;
