@@ -105,7 +105,7 @@ fn transposed(t: &Tensor) -> Result<Vec<f32>> {
 impl FastNetwork {
     pub fn new(net: &Network) -> Result<Self> {
         let cfg = &net.config;
-        let avx512 = super::simd::available_avx512() && cfg.hidden % 16 == 0;
+        let avx512 = super::simd::available_avx512() && cfg.hidden.is_multiple_of(16);
         let pack = |w: &[f32]| -> Vec<f32> {
             #[cfg(target_arch = "x86_64")]
             if avx512 {

@@ -309,7 +309,7 @@ pub mod avx512 {
     /// blocks of `16·GROUPS` hidden units; within a block, for each input `k`, the block's r,
     /// then z, then n columns. `H` must be a multiple of 16.
     pub fn pack_recurrent(w_hh_t: &[f32], h: usize) -> Vec<f32> {
-        assert!(h % LANES == 0 && w_hh_t.len() == 3 * h * h);
+        assert!(h.is_multiple_of(LANES) && w_hh_t.len() == 3 * h * h);
         let mut out = Vec::with_capacity(w_hh_t.len());
         for u0 in (0..h).step_by(LANES * GROUPS) {
             let width = (h - u0).min(LANES * GROUPS);
@@ -342,7 +342,7 @@ pub mod avx512 {
         reverse: bool,
     ) {
         let h = h_prev.len();
-        assert!(h % LANES == 0 && packed.len() == 3 * h * h);
+        assert!(h.is_multiple_of(LANES) && packed.len() == 3 * h * h);
         assert!(b_hh.len() == 3 * h && gx.len() == 3 * h && h_new.len() == h);
         let blocks = h.div_ceil(LANES * GROUPS);
         for b in 0..blocks {
@@ -397,15 +397,12 @@ pub mod avx512 {
                 }
             }
         }
-        for g in 0..G {
+        let [sr, sz, sn] = acc;
+        for (g, ((ar, az), an)) in sr.into_iter().zip(sz).zip(sn).enumerate() {
             let j = u0 + g * LANES;
-            let r = sigmoid16(_mm512_add_ps(_mm512_loadu_ps(x.add(j)), acc[0][g]));
-            let z = sigmoid16(_mm512_add_ps(_mm512_loadu_ps(x.add(h + j)), acc[1][g]));
-            let c = tanh16(_mm512_fmadd_ps(
-                r,
-                acc[2][g],
-                _mm512_loadu_ps(x.add(2 * h + j)),
-            ));
+            let r = sigmoid16(_mm512_add_ps(_mm512_loadu_ps(x.add(j)), ar));
+            let z = sigmoid16(_mm512_add_ps(_mm512_loadu_ps(x.add(h + j)), az));
+            let c = tanh16(_mm512_fmadd_ps(r, an, _mm512_loadu_ps(x.add(2 * h + j))));
             let hp = _mm512_loadu_ps(h_prev.as_ptr().add(j));
             _mm512_storeu_ps(
                 h_new.as_mut_ptr().add(j),
