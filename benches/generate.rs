@@ -34,7 +34,8 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
 
-    // Where the time goes: one token's forward pass, AVX2 vs portable kernels, vs candle.
+    // Where the time goes: one token's forward pass, AVX-512 vs AVX2 vs portable kernels, vs
+    // candle.
     let window = model.context_window(&ctx);
     let mut fast = FastNetwork::new(model.network()).unwrap();
     let mut scratch = Scratch::default();
@@ -42,6 +43,10 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("one token");
     group.throughput(Throughput::Elements(1));
     group.bench_function("fast path (runtime-detected SIMD)", |b| {
+        b.iter(|| fast.logits(&window, &mut scratch, &mut logits))
+    });
+    fast.force_avx2();
+    group.bench_function("fast path (AVX2 kernels where present)", |b| {
         b.iter(|| fast.logits(&window, &mut scratch, &mut logits))
     });
     fast.force_portable();
