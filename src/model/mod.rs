@@ -239,7 +239,8 @@ impl Model {
     }
 
     /// Samples `steps` ids continuing `context` (ids; its last `window` are used, left-padded with
-    /// REST). Same seed → same output. Temperature → 0 is argmax. Never returns UNK.
+    /// REST). Same seed → same output. Temperature → 0 is argmax. Never returns UNK, and strikes
+    /// a note at least once every `window + 1` steps.
     pub fn generate(
         &self,
         context: &[u32],
@@ -254,10 +255,35 @@ impl Model {
         let mut pairs = Vec::new();
         let mut scratch = fast::Scratch::default();
         let mut logits = vec![0.0; self.meta.config.vocab_size];
+        // Which ids strike a note. Without struck marks in the vocabulary every chord counts as
+        // struck, except that the id held through the whole window does not (below).
+        let vocab = &self.meta.vocab;
+        let mut struck: Vec<bool> = (0..self.meta.config.vocab_size as u32)
+            .map(|id| !vocab.onsets() || vocab.chord(id).struck_mask() != 0)
+            .collect();
         for _ in 0..steps {
+            if !vocab.onsets() {
+                let last = window[w - 1];
+                let held = window.iter().all(|&id| id == last);
+                for (id, s) in struck.iter_mut().enumerate() {
+                    *s = !(held && id as u32 == last) && id as u32 != crate::roll::REST_ID;
+                }
+            }
             match &self.fast {
                 Some(fast) => fast.logits(&window, &mut scratch, &mut logits),
                 None => logits = self.next_logits(&window)?,
+            }
+            // Nothing struck in the whole window (a chord held, or silence, for longer than the
+            // model can see) gives the same prediction at every further step, so the sound could
+            // be held for ever: the corpus ends pieces on long final chords, which teaches "keep
+            // holding" (measured: one seed held a chord for 44 beats). The model cannot see when
+            // that sound began, so the next step must strike something.
+            if window.iter().all(|&id| !struck[id as usize]) {
+                for (l, &s) in logits.iter_mut().zip(&struck) {
+                    if !s {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
             }
             let id = sampler::sample(&logits, sampling, &mut rng, &mut pairs);
             out.push(id);
