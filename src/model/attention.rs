@@ -91,18 +91,7 @@ mod tests {
     use super::*;
     use candle_core::{DType, Var};
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::model::max_diff;
 
     /// The fused CPU op and candle's ops agree, forward and backward, with a band narrower than
     /// the window (masked entries) and one wider than it.

@@ -29,7 +29,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::attention::{in_band, OUTSIDE_BAND};
-use super::recurrence::{gemm_acc, parallelism};
+use super::recurrence::{contiguous_f32, gemm_acc, parallelism};
 
 /// What the forward pass leaves for the backward pass.
 struct Saved {
@@ -56,13 +56,7 @@ impl FusedAttention {
 }
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("fused-attention: {what} must be f32")
-    };
-    if !l.is_contiguous() {
-        candle_core::bail!("fused-attention: {what} must be contiguous");
-    }
-    Ok(&v[l.start_offset()..l.start_offset() + l.shape().elem_count()])
+    contiguous_f32("fused-attention", s, l, what)
 }
 
 /// `[T, T]`: 0 inside the band, -10000 outside (what the candle-op path adds).

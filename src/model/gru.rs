@@ -234,18 +234,7 @@ mod tests {
         (varmap, gru)
     }
 
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::model::max_diff;
 
     /// The fused CPU recurrence and candle's element-wise loop agree, forward and backward, in
     /// both output modes.

@@ -294,3 +294,19 @@ impl Model {
         Ok(out)
     }
 }
+
+/// The largest absolute difference between two tensors of one shape (the model's unit tests
+/// compare fused ops with candle's this way).
+#[cfg(test)]
+pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}

@@ -26,14 +26,25 @@ use super::fast::{sigmoid, simd_available, tanh};
 
 pub struct FusedBiGru;
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+/// The f32 elements of a fused op's operand, which must be contiguous (`op` and `what` name it in
+/// the error).
+pub(crate) fn contiguous_f32<'a>(
+    op: &str,
+    s: &'a CpuStorage,
+    l: &Layout,
+    what: &str,
+) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
-        candle_core::bail!("fused-bigru: {what} must be f32")
+        candle_core::bail!("{op}: {what} must be f32")
     };
     if !l.is_contiguous() {
-        candle_core::bail!("fused-bigru: {what} must be contiguous");
+        candle_core::bail!("{op}: {what} must be contiguous");
     }
     Ok(&v[l.start_offset()..l.start_offset() + l.shape().elem_count()])
+}
+
+fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    contiguous_f32("fused-bigru", s, l, what)
 }
 
 /// The parallelism for a product run by one of `ways` concurrent tasks: the threads candle may

@@ -1131,16 +1131,7 @@ mod tests {
                 .chain(&fused_state)
                 .zip(plain.iter().chain(&plain_state))
             {
-                let diff = (f - p)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
+                let diff = crate::model::max_diff(f, p);
                 assert!(diff < 1e-6, "clip {clip_norm}: {name} differs by {diff}");
             }
             // The variables did move.
