@@ -81,6 +81,7 @@ impl Continuo {
             seed: p.seed.value().max(0) as u64,
             thru: p.thru.value(),
             bypass: p.bypass.value(),
+            state_loads: p.phrase.loaded_version(),
         }
     }
 
@@ -147,6 +148,12 @@ impl<C: ProcessContext<Continuo>> Sink<PluginNoteEvent<Continuo>> for HostSink<'
                 key: Key::Number(n.pitch),
                 velocity: 0.0,
             },
+            Out::PedalUp { channel } => NoteEvent::MidiCC {
+                timing,
+                channel,
+                cc: midi::sustain::CC_SUSTAIN,
+                value: 0.0,
+            },
         };
         self.context.try_send_event(event).is_ok()
     }
@@ -182,6 +189,17 @@ fn live(event: &PluginNoteEvent<Continuo>) -> Live {
                 None => Live::Other,
             }
         }
+        NoteEvent::MidiCC {
+            channel, cc, value, ..
+        } => Live::Control {
+            channel: channel.min(15),
+            controller: cc.min(127),
+            value: (value * 127.0).round().clamp(0.0, 127.0) as u8,
+        },
+        NoteEvent::MidiPitchBend { .. }
+        | NoteEvent::MidiChannelPressure { .. }
+        | NoteEvent::PolyPressure { .. }
+        | NoteEvent::MidiProgramChange { .. } => Live::Expression,
         _ => Live::Other,
     }
 }

@@ -10,32 +10,7 @@ use nice_plug_egui::EguiEditorState;
 use crate::engine::phrase::SavedPhrase;
 use crate::engine::PhraseStore;
 
-/// When a continuation is asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum Mode {
-    /// When "Generate" is pressed (a host button, automation or a controller).
-    #[id = "manual"]
-    Manual,
-    /// When the player has been silent for "Response gap" beats.
-    #[id = "auto-respond"]
-    #[name = "Auto-respond"]
-    AutoRespond,
-    /// Keeps generating ahead of the playhead while the transport runs.
-    #[id = "continuous"]
-    Continuous,
-}
-
-/// Where a phrase may start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub enum StartQuantize {
-    /// The next grid step (a 16th note with the default grid).
-    #[id = "step"]
-    Step,
-    #[id = "beat"]
-    Beat,
-    #[id = "bar"]
-    Bar,
-}
+pub use crate::engine::modes::{Mode, StartQuantize};
 
 #[derive(Params)]
 pub struct ContinuoParams {
@@ -126,6 +101,24 @@ impl Default for ContinuoParams {
                 }))
                 .with_value_to_string(Arc::new(|on| {
                     if on { "Generating" } else { "Off" }.to_string()
+                }))
+                // Every string the value-to-string side writes must parse back to its value
+                // (hosts and clap-validator round-trip them).
+                .with_string_to_value(Arc::new(|s| {
+                    let s = s.trim();
+                    if ["generating", "on", "1", "true"]
+                        .iter()
+                        .any(|w| s.eq_ignore_ascii_case(w))
+                    {
+                        Some(true)
+                    } else if ["off", "0", "false"]
+                        .iter()
+                        .any(|w| s.eq_ignore_ascii_case(w))
+                    {
+                        Some(false)
+                    } else {
+                        None
+                    }
                 })),
             response_gap: FloatParam::new(
                 "Response gap",

@@ -72,7 +72,7 @@ fn check_pass_through(stereo: bool, sizes: &[u32]) {
             .map(|e| match *e {
                 In::On { time, key, .. } => (time, key, true),
                 In::Off { time, key } => (time, key, false),
-                In::Param { .. } => unreachable!(),
+                In::Param { .. } | In::Midi { .. } => unreachable!(),
             })
             .collect();
         let got: Vec<(u32, u8, bool)> =

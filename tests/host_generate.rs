@@ -344,7 +344,10 @@ fn fuzzing_parameters_transport_notes_block_sizes_and_sample_rates() {
                     _ => {}
                 }
                 input.sort_by_key(|e| match e {
-                    In::On { time, .. } | In::Off { time, .. } | In::Param { time, .. } => *time,
+                    In::On { time, .. }
+                    | In::Off { time, .. }
+                    | In::Param { time, .. }
+                    | In::Midi { time, .. } => *time,
                 });
                 let block = audio.block(frames, &input);
                 events.extend(

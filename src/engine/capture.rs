@@ -4,7 +4,12 @@
 //! and on a loop or jump the shift is changed so the next step follows the last one heard. So a
 //! musician looping four bars keeps a continuous context instead of a scrambled one.
 //! Storage is a fixed ring of steps (sized once), so capturing never allocates.
+//!
+//! Keys and the sustain pedal follow [`crate::midi::sustain`], the rule the file reader uses, one
+//! [`Keys`] per MIDI channel: a pedalled performance played live gives the model the same context
+//! as the same performance read from a file.
 
+use crate::midi::sustain::Keys;
 use crate::roll::Chord;
 
 /// Steps remembered (a power of two, far more than any model's window).
@@ -17,8 +22,9 @@ pub struct Capture {
     shift: i64,
     /// The newest step reached so far.
     last_k: i64,
-    /// Step where each held pitch started.
-    held: [Option<i64>; 128],
+    /// Per MIDI channel: the step where each sounding key (finger or pedal) started.
+    keys: [Keys<i64>; 16],
+    /// Notes sounding over all channels.
     held_count: u32,
     /// Running average of played velocities.
     velocity: Option<f32>,
@@ -35,7 +41,7 @@ impl Capture {
             ring: vec![(i64::MIN, Chord::REST); RING_STEPS],
             shift: 0,
             last_k: -1,
-            held: [None; 128],
+            keys: [Keys::new(true); 16],
             held_count: 0,
             velocity: None,
             last_activity: 0.0,
@@ -51,7 +57,7 @@ impl Capture {
             .for_each(|s| *s = (i64::MIN, Chord::REST));
         self.shift = 0;
         self.last_k = -1;
-        self.held = [None; 128];
+        self.keys.iter_mut().for_each(Keys::clear);
         self.held_count = 0;
         self.heard = false;
     }
@@ -80,14 +86,6 @@ impl Capture {
         self.last_k = self.last_k.max(k);
     }
 
-    fn slot(&mut self, k: i64) -> &mut Chord {
-        let i = k.rem_euclid(RING_STEPS as i64) as usize;
-        if self.ring[i].0 != k {
-            self.ring[i] = (k, Chord::REST);
-        }
-        &mut self.ring[i].1
-    }
-
     fn chord(&self, k: i64) -> Chord {
         let (tag, chord) = self.ring[k.rem_euclid(RING_STEPS as i64) as usize];
         if tag == k {
@@ -97,14 +95,16 @@ impl Capture {
         }
     }
 
-    pub fn note_on(&mut self, beat: f64, pitch: u8, velocity: u8, monotonic: f64) {
+    /// A key goes down on `channel` (0..=15).
+    pub fn note_on(&mut self, channel: u8, beat: f64, pitch: u8, velocity: u8, monotonic: f64) {
         let pitch = pitch.min(127);
         let k = self.k_at(beat);
-        if self.held[pitch as usize].is_some() {
-            self.release(pitch, k);
-        }
-        self.slot(k).add(pitch, true);
-        self.held[pitch as usize] = Some(k);
+        let (ring, count) = (&mut self.ring, &mut self.held_count);
+        self.keys[channel as usize & 15].strike(pitch, k, |p, start| {
+            *count = count.saturating_sub(1);
+            mark(ring, p, start, k);
+        });
+        slot(ring, k).add(pitch, true);
         self.held_count += 1;
         let v = velocity.clamp(1, 127) as f32;
         self.velocity = Some(match self.velocity {
@@ -116,24 +116,33 @@ impl Capture {
         self.last_k = self.last_k.max(k);
     }
 
-    pub fn note_off(&mut self, beat: f64, pitch: u8, monotonic: f64) {
-        let pitch = pitch.min(127);
-        if self.held[pitch as usize].is_some() {
-            let k = self.k_at(beat);
-            self.release(pitch, k);
+    /// A key comes up on `channel`: its note ends, or rings on while the pedal is down.
+    pub fn note_off(&mut self, channel: u8, beat: f64, pitch: u8, monotonic: f64) {
+        let k = self.k_at(beat);
+        let (ring, count) = (&mut self.ring, &mut self.held_count);
+        let mut ended = false;
+        self.keys[channel as usize & 15].release(pitch.min(127), |p, start| {
+            *count = count.saturating_sub(1);
+            mark(ring, p, start, k);
+            ended = true;
+        });
+        if ended {
             self.last_activity = monotonic;
         }
     }
 
-    /// Ends a held pitch at step `end` (exclusive; at least one step long).
-    fn release(&mut self, pitch: u8, end: i64) {
-        if let Some(start) = self.held[pitch as usize].take() {
-            self.held_count = self.held_count.saturating_sub(1);
-            let end = end.max(start + 1);
-            let from = start.max(end - RING_STEPS as i64);
-            for k in from..end {
-                self.slot(k).add(pitch, false);
-            }
+    /// A sustain pedal value (CC64) on `channel`: lifting it ends the notes it held.
+    pub fn pedal(&mut self, channel: u8, beat: f64, value: u8, monotonic: f64) {
+        let k = self.k_at(beat);
+        let (ring, count) = (&mut self.ring, &mut self.held_count);
+        let mut ended = false;
+        self.keys[channel as usize & 15].pedal(value, |p, start| {
+            *count = count.saturating_sub(1);
+            mark(ring, p, start, k);
+            ended = true;
+        });
+        if ended {
+            self.last_activity = monotonic;
         }
     }
 
@@ -145,11 +154,18 @@ impl Capture {
         let mut held = [(0u8, 0i64); 128];
         let mut n = 0;
         if self.held_count > 0 {
-            for (pitch, start) in self.held.iter().enumerate() {
-                if let Some(s) = start {
-                    held[n] = (pitch as u8, *s);
-                    n += 1;
-                }
+            for keys in &self.keys {
+                keys.each_sounding(|pitch, start| {
+                    // The same key on two channels: the earlier start covers both.
+                    match held[..n].iter().position(|(p, _)| *p == pitch) {
+                        Some(i) => held[i].1 = held[i].1.min(start),
+                        None if n < 128 => {
+                            held[n] = (pitch, start);
+                            n += 1;
+                        }
+                        None => {}
+                    }
+                });
             }
         }
         for (i, slot) in out.iter_mut().enumerate() {
@@ -190,6 +206,25 @@ impl Capture {
     }
 }
 
+/// The ring slot of step `k`, cleared if it held an older step.
+fn slot(ring: &mut [(i64, Chord)], k: i64) -> &mut Chord {
+    let i = k.rem_euclid(RING_STEPS as i64) as usize;
+    if ring[i].0 != k {
+        ring[i] = (k, Chord::REST);
+    }
+    &mut ring[i].1
+}
+
+/// A note of `pitch` sounded in steps `[start, end)` (at least one step; its strike was marked
+/// when it started).
+fn mark(ring: &mut [(i64, Chord)], pitch: u8, start: i64, end: i64) {
+    let end = end.max(start + 1);
+    let from = start.max(end - RING_STEPS as i64);
+    for k in from..end {
+        slot(ring, k).add(pitch, false);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,10 +238,10 @@ mod tests {
     #[test]
     fn notes_land_on_the_nearest_step_with_struck_marks() {
         let mut c = Capture::new(4);
-        c.note_on(0.02, 60, 90, 0.0);
-        c.note_on(0.26, 64, 70, 0.26);
-        c.note_off(0.49, 64, 0.49);
-        c.note_off(0.74, 60, 0.74);
+        c.note_on(0, 0.02, 60, 90, 0.0);
+        c.note_on(0, 0.26, 64, 70, 0.26);
+        c.note_off(0, 0.49, 64, 0.49);
+        c.note_off(0, 0.74, 60, 0.74);
         assert_eq!(ctx(&c, 4, 4), ["*60", "60,*64", "60", "REST"]);
         assert_eq!(c.average_velocity(), Some(85));
     }
@@ -214,7 +249,7 @@ mod tests {
     #[test]
     fn held_notes_extend_to_the_context_end() {
         let mut c = Capture::new(4);
-        c.note_on(0.0, 48, 80, 0.0);
+        c.note_on(0, 0.0, 48, 80, 0.0);
         assert_eq!(ctx(&c, 3, 3), ["*48", "48", "48"]);
         assert!(c.any_held());
         assert_eq!(c.silence(5.0), 0.0);
@@ -223,22 +258,36 @@ mod tests {
     #[test]
     fn a_loop_keeps_the_context_continuous() {
         let mut c = Capture::new(4);
-        c.note_on(3.5, 60, 80, 3.5);
-        c.note_off(3.75, 60, 3.75);
+        c.note_on(0, 3.5, 60, 80, 3.5);
+        c.note_off(0, 3.75, 60, 3.75);
         c.advance(4.0);
         // The host loops back to beat 0.
         c.resync(0.0);
-        c.note_on(0.0, 62, 80, 4.0);
-        c.note_off(0.25, 62, 4.25);
+        c.note_on(0, 0.0, 62, 80, 4.0);
+        c.note_off(0, 0.25, 62, 4.25);
         let end = c.k_at(0.25);
         assert_eq!(ctx(&c, end, 4), ["REST", "*60", "REST", "*62"]);
     }
 
     #[test]
+    fn the_pedal_holds_released_keys_on_its_own_channel_only() {
+        let mut c = Capture::new(4);
+        c.pedal(0, 0.0, 127, 0.0);
+        c.note_on(0, 0.0, 60, 80, 0.0);
+        c.note_off(0, 0.25, 60, 0.25);
+        c.note_on(1, 0.0, 67, 80, 0.0);
+        c.note_off(1, 0.25, 67, 0.25);
+        assert!(c.any_held());
+        c.pedal(0, 0.75, 0, 0.75);
+        assert!(!c.any_held());
+        assert_eq!(ctx(&c, 4, 4), ["*60,*67", "60", "60", "REST"]);
+    }
+
+    #[test]
     fn silence_counts_from_the_last_release() {
         let mut c = Capture::new(4);
-        c.note_on(0.0, 60, 80, 10.0);
-        c.note_off(1.0, 60, 11.0);
+        c.note_on(0, 0.0, 60, 80, 10.0);
+        c.note_off(0, 1.0, 60, 11.0);
         assert_eq!(c.silence(13.0), 2.0);
         assert!(c.heard_since_answer());
     }

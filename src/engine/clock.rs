@@ -2,6 +2,16 @@
 //! clock at the host's tempo (120 BPM when it gives none), advanced by the sample count. A block
 //! whose start is not where the previous one ended (a loop, a jump, a start or stop) is flagged
 //! so the engine can end its notes first.
+//!
+//! Real hosts do not report exact positions: Ardour rounds the beat position to 1/1920 beat
+//! (12.5 samples at 120 BPM), others compute it from coarse ticks (1/960, 1/96 beat) or jitter by
+//! a few samples. So while the host plays continuously the clock keeps its own count — the last
+//! block's position plus its length at its tempo — and takes the host's report only as a check:
+//! a report within [`Clock::jump_tolerance`] of the count is rounding, not a jump, and the count
+//! stands (so note lengths and the capture stay exact); a report further off is a real jump and
+//! the clock follows it. If the reports drift from the count on average (a tempo ramp the host
+//! integrates, a host whose position runs at a slightly different rate), the count is pulled to
+//! their mean in small steps, never flagged as a jump.
 
 use super::phrase::Timeline;
 
@@ -74,11 +84,26 @@ pub struct Clock {
     monotonic: f64,
     /// Timeline and expected start of the next block.
     expected: Option<(Timeline, f64)>,
+    /// Running mean of (host report − our count) while the host plays continuously, in beats.
+    mean_deviation: f64,
+    bars: BarAnchor,
 }
+
+/// The running mean's weight of each new report.
+const DEVIATION_WEIGHT: f64 = 1.0 / 16.0;
 
 impl Clock {
     pub fn reset(&mut self) {
         self.expected = None;
+        self.mean_deviation = 0.0;
+        self.bars = BarAnchor::default();
+    }
+
+    /// How far a host's report may sit from our count and still be rounding or jitter: 1/48 beat
+    /// (twice the coarsest host rounding we know, 1/96 beat) plus 32 samples of jitter. Anything
+    /// further is a jump. At 120 BPM and 48 kHz that is 532 samples (11 ms).
+    pub fn jump_tolerance(tempo: f64, sample_rate: f64) -> f64 {
+        1.0 / 48.0 + 32.0 * tempo / 60.0 / sample_rate
     }
 
     /// The time of a block of `frames` samples.
@@ -92,29 +117,46 @@ impl Clock {
         } else {
             48_000.0
         };
-        let host_pos = transport.pos_beats.filter(|p| p.is_finite());
-        let (timeline, pos) = match (transport.playing, host_pos) {
+        let host_pos = transport
+            .pos_beats
+            .filter(|p| p.is_finite() && p.abs() < 1e12);
+        let (timeline, reported) = match (transport.playing, host_pos) {
             (true, Some(pos)) => (Timeline::Host, pos),
             _ => (Timeline::Internal, self.internal),
         };
-        let discontinuity = match self.expected {
-            None => false,
-            Some((t, _)) if t != timeline => true,
+        let (pos, discontinuity) = match self.expected {
+            None => (reported, false),
+            Some((t, _)) if t != timeline => (reported, true),
+            Some((_, expected)) if timeline == Timeline::Internal => (expected, false),
             Some((_, expected)) => {
-                // Half a sample or a millionth of a beat, whichever is larger: the host's
-                // fixed-point positions are exact to far better than that.
-                let tolerance = (0.5 * tempo / 60.0 / sample_rate).max(1e-6);
-                (pos - expected).abs() > tolerance
+                let deviation = reported - expected;
+                let tolerance = Self::jump_tolerance(tempo, sample_rate);
+                if deviation.abs() > tolerance {
+                    (reported, true)
+                } else {
+                    // Rounding or jitter: keep the count; follow a lasting drift in small steps.
+                    self.mean_deviation += DEVIATION_WEIGHT * (deviation - self.mean_deviation);
+                    if self.mean_deviation.abs() > 0.5 * tolerance {
+                        let correction = self.mean_deviation;
+                        self.mean_deviation = 0.0;
+                        (expected + correction, false)
+                    } else {
+                        (expected, false)
+                    }
+                }
             }
         };
+        if discontinuity || self.expected.is_none() {
+            self.mean_deviation = 0.0;
+        }
         let (num, den) = transport
             .time_signature
             .filter(|(n, d)| *n > 0 && *d > 0 && *n <= 64 && *d <= 64)
             .unwrap_or((4, 4));
         let bar_beats = num as f64 * 4.0 / den as f64;
-        let bar_anchor = match (timeline, transport.bar_start_beats) {
-            (Timeline::Host, Some(b)) if b.is_finite() => b,
-            _ => 0.0,
+        let bar_anchor = match timeline {
+            Timeline::Host => self.bars.anchor(pos, bar_beats, transport.bar_start_beats),
+            Timeline::Internal => 0.0,
         };
         BlockTime {
             timeline,
@@ -138,6 +180,49 @@ impl Clock {
             self.internal = time.pos + length;
         }
         self.expected = Some((time.timeline, time.pos + length));
+    }
+}
+
+/// Where bars start, from the host's bar-start report checked against the time signature.
+///
+/// Ardour reports the bar start as bars × 4 beats whatever the meter (in 3/4 the bar starting at
+/// beat 3 is reported at beat 4). A bar start after the playhead, or a bar further back than one
+/// bar, contradicts the time signature; when bars × the bar's real length fits instead, the host
+/// counts 4-beat bars, and from then on its reports are read that way (a consistent-looking
+/// report is ambiguous: in 7/8 the bar at 3.5 is reported as 4 while the playhead is past 4).
+#[derive(Debug, Clone, Copy, Default)]
+struct BarAnchor {
+    bar_beats: f64,
+    /// The host reports bars × 4 beats.
+    four_beat_bars: bool,
+}
+
+impl BarAnchor {
+    fn anchor(&mut self, pos: f64, bar_beats: f64, reported: Option<f64>) -> f64 {
+        if self.bar_beats != bar_beats {
+            *self = Self {
+                bar_beats,
+                four_beat_bars: false,
+            };
+        }
+        let Some(reported) = reported.filter(|b| b.is_finite() && b.abs() < 1e12) else {
+            return 0.0;
+        };
+        // Fits: a bar start at or before the playhead, less than a bar back (allowing rounding).
+        let eps = 1.0 / 32.0;
+        let fits = |b: f64| b <= pos + eps && pos - b < bar_beats + eps;
+        let bars = reported / 4.0;
+        let four_beat = (bar_beats - 4.0).abs() > 1e-9 && (bars - bars.round()).abs() < 1e-6;
+        let rescaled = bars.round() * bar_beats;
+        if four_beat && (self.four_beat_bars || !fits(reported)) && fits(rescaled) {
+            self.four_beat_bars = true;
+            return rescaled;
+        }
+        if fits(reported) {
+            return reported;
+        }
+        // Nothing the host says fits: bars from beat 0.
+        0.0
     }
 }
 
@@ -176,6 +261,11 @@ mod tests {
         let t = clock.begin(&host(7.0, 120.0), 512, 48_000.0);
         clock.end(&t);
         assert!(clock.begin(&host(0.0, 120.0), 512, 48_000.0).discontinuity);
+        // A small seek is still a jump: more than host rounding allows.
+        let t = clock.begin(&host(0.0, 120.0), 512, 48_000.0);
+        clock.end(&t);
+        let seek = t.end() + 0.05;
+        assert!(clock.begin(&host(seek, 120.0), 512, 48_000.0).discontinuity);
         let stopped = HostTransport {
             playing: false,
             ..host(7.0, 120.0)

@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod clock;
 pub mod model_source;
+pub mod modes;
 pub mod phrase;
 pub mod playback;
 pub mod snapshot;
@@ -24,8 +25,9 @@ use playback::{NoteOut, Playback, Sounding};
 use snapshot::{AudioSnapshot, Status, MAX_CONTEXT_STEPS, MAX_PHRASE_NOTES};
 use worker::{AudioLink, Notice, Request, Response};
 
-use crate::params::{Mode, StartQuantize};
+use crate::midi::sustain::{pedal_is_down, CC_SUSTAIN};
 use crate::roll::{Chord, Grid, DEFAULT_WINDOW};
+pub use modes::{Mode, StartQuantize};
 
 /// Most events the engine emits in one block (the rest wait for the next block).
 pub const MAX_EVENTS_PER_BLOCK: usize = 1024;
@@ -54,6 +56,8 @@ pub struct Settings {
     pub seed: u64,
     pub thru: bool,
     pub bypass: bool,
+    /// How many times the host loaded a state so far (a change re-arms the restore guard).
+    pub state_loads: u64,
 }
 
 impl Default for Settings {
@@ -71,6 +75,7 @@ impl Default for Settings {
             seed: 0,
             thru: true,
             bypass: false,
+            state_loads: 0,
         }
     }
 }
@@ -87,9 +92,38 @@ pub enum Live {
         channel: u8,
         pitch: u8,
     },
-    /// Anything else (controllers, pressure...): passed through untouched.
+    /// A controller change (CC 0..=127, value 0..=127). CC64 is the sustain pedal, which the
+    /// capture honours.
+    Control {
+        channel: u8,
+        controller: u8,
+        value: u8,
+    },
+    /// Pitch bend, channel or key pressure, a program change: passed through.
+    Expression,
+    /// Anything else: passed through untouched.
     Other,
 }
+
+impl Live {
+    /// Controller-type input, which a host also sends when it restores a session (see
+    /// [`RESTORE_GUARD_SECONDS`]).
+    pub fn is_controller(&self) -> bool {
+        matches!(self, Live::Control { .. } | Live::Expression)
+    }
+}
+
+/// How long after activation or a state load controller-type input (CCs, pitch bend, pressure,
+/// program changes) is taken for the host restoring a session, not for playing, and dropped.
+///
+/// VST3 hosts deliver MIDI controllers as parameters; Ardour saves nice-plug's hidden MIDI-CC
+/// parameters with the session and sends all of them back on reopening (about 1,100 CCs and 10
+/// pitch bends in the first 3 blocks: every controller on every channel at 64, sustain down
+/// included). Passed through, they would leave the synth with its pedal down. No player moves a
+/// controller in the first quarter second of a session; from then on every controller passes.
+pub const RESTORE_GUARD_SECONDS: f64 = 0.25;
+/// ... and at least this many blocks (hosts with large blocks send the restore over several).
+pub const RESTORE_GUARD_BLOCKS: u32 = 4;
 
 /// One input event: its sample offset, its meaning, and the host's own event to pass through.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +140,9 @@ pub enum Out<E> {
     Thru(E),
     /// A generated note (or an engine-made note-off).
     Note(NoteOut),
+    /// The sustain pedal lifted on a channel whose pedal passed through down (Thru turned off,
+    /// or the first block after reactivation), so the synth is not left sustaining.
+    PedalUp { channel: u8 },
 }
 
 /// Where the engine's events go (the host's output queue). `send` returns false when the
@@ -127,6 +164,13 @@ pub struct Engine<E: Copy> {
     sounding: Sounding,
     /// Pass-through notes sounding (so turning Thru off releases them).
     thru_sounding: Sounding,
+    /// Channels whose sustain pedal passed through down (so turning Thru off lifts it).
+    thru_pedal_down: [bool; 16],
+    /// Pedals to lift at the start of this block's output.
+    lift_pedals: [bool; 16],
+    /// Samples and blocks left in which controller-type input is a session restore.
+    guard_samples: u64,
+    guard_blocks: u32,
     /// Events that did not fit last block.
     carry: Vec<Out<E>>,
     /// This block's generated events, in time order.
@@ -141,6 +185,8 @@ pub struct Engine<E: Copy> {
     previous: Option<Settings>,
     /// End every generated note at the start of the next block (after deactivate/reset).
     flush_next: bool,
+    /// Blocks taken for a transport jump since creation (diagnostics and tests).
+    jumps: u64,
     samples_since_publish: u64,
     publish_every: u64,
     serial: u64,
@@ -162,6 +208,10 @@ impl<E: Copy> Engine<E> {
             playback: Playback::default(),
             sounding: Sounding::default(),
             thru_sounding: Sounding::default(),
+            thru_pedal_down: [false; 16],
+            lift_pedals: [false; 16],
+            guard_samples: 0,
+            guard_blocks: 0,
             carry: Vec::with_capacity(MAX_INPUT_EVENTS + MAX_EVENTS_PER_BLOCK),
             generated: Vec::with_capacity(MAX_EVENTS_PER_BLOCK + 256 * 16),
             next_request_id: 1,
@@ -170,6 +220,7 @@ impl<E: Copy> Engine<E> {
             retry_after: f64::NEG_INFINITY,
             previous: None,
             flush_next: false,
+            jumps: 0,
             samples_since_publish: u64::MAX / 2,
             publish_every: 800,
             serial: 0,
@@ -185,14 +236,38 @@ impl<E: Copy> Engine<E> {
     /// Called on (re)activation: keeps the sounding table so the next block ends those notes.
     pub fn reset(&mut self, sample_rate: f64) {
         self.clock.reset();
-        self.flush_next = !self.sounding.is_empty() || !self.thru_sounding.is_empty();
+        self.flush_next = !self.sounding.is_empty()
+            || !self.thru_sounding.is_empty()
+            || self.thru_pedal_down.iter().any(|d| *d);
         self.previous = None;
         self.publish_every = (sample_rate / 60.0).max(1.0) as u64;
+        self.arm_restore_guard(sample_rate);
+    }
+
+    /// Controller input is a session restore for the next [`RESTORE_GUARD_SECONDS`].
+    fn arm_restore_guard(&mut self, sample_rate: f64) {
+        let sr = if sample_rate.is_finite() && sample_rate > 0.0 {
+            sample_rate.min(1e7)
+        } else {
+            48_000.0
+        };
+        self.guard_samples = (RESTORE_GUARD_SECONDS * sr).ceil() as u64;
+        self.guard_blocks = RESTORE_GUARD_BLOCKS;
+    }
+
+    /// Whether this block's controller input is (still) taken for a session restore.
+    pub fn restoring(&self) -> bool {
+        self.guard_samples > 0 || self.guard_blocks > 0
     }
 
     /// Notes currently sounding that the engine generated.
     pub fn sounding_notes(&self) -> usize {
         self.sounding.len()
+    }
+
+    /// How many blocks were taken for a transport jump (loop, seek, start, stop).
+    pub fn jumps(&self) -> u64 {
+        self.jumps
     }
 
     pub fn model_ready(&self) -> bool {
@@ -222,11 +297,16 @@ impl<E: Copy> Engine<E> {
         let time = self.clock.begin(transport, frames, sample_rate);
         self.generated.clear();
         let previous = self.previous.unwrap_or(*settings);
+        if settings.state_loads != previous.state_loads {
+            self.arm_restore_guard(time.sample_rate);
+        }
+        let restoring = self.restoring();
 
         // 1. Everything that ends all generated notes at the block's first sample.
         let flush = std::mem::take(&mut self.flush_next);
         let mut end_all = flush;
         if time.discontinuity {
+            self.jumps += 1;
             end_all = true;
             self.capture.resync(time.pos);
             self.playback.seek(&time);
@@ -244,6 +324,7 @@ impl<E: Copy> Engine<E> {
         if flush || (!settings.thru && previous.thru && !settings.bypass) {
             let generated = &mut self.generated;
             self.thru_sounding.all_off(0, |n| generated.push(n));
+            self.lift_pedals = std::mem::take(&mut self.thru_pedal_down);
         }
 
         // 2. Listen.
@@ -255,12 +336,19 @@ impl<E: Copy> Engine<E> {
                 let mono = time.monotonic + event.timing as f64 * bps;
                 match event.live {
                     Live::NoteOn {
-                        pitch, velocity, ..
-                    } if velocity > 0 => self.capture.note_on(beat, pitch, velocity, mono),
-                    Live::NoteOn { pitch, .. } | Live::NoteOff { pitch, .. } => {
-                        self.capture.note_off(beat, pitch, mono)
+                        channel,
+                        pitch,
+                        velocity,
+                    } if velocity > 0 => self.capture.note_on(channel, beat, pitch, velocity, mono),
+                    Live::NoteOn { channel, pitch, .. } | Live::NoteOff { channel, pitch } => {
+                        self.capture.note_off(channel, beat, pitch, mono)
                     }
-                    Live::Other => {}
+                    Live::Control {
+                        channel,
+                        controller: CC_SUSTAIN,
+                        value,
+                    } if !restoring => self.capture.pedal(channel, beat, value, mono),
+                    Live::Control { .. } | Live::Expression | Live::Other => {}
                 }
             }
         }
@@ -285,7 +373,9 @@ impl<E: Copy> Engine<E> {
 
         // 5. Out, in time order: last block's leftovers, then generated and passed-through
         //    events merged by timing (generated first on a tie, so note-offs lead).
-        self.emit(input, passing, sink);
+        self.emit(input, passing, restoring, sink);
+        self.guard_samples = self.guard_samples.saturating_sub(frames as u64);
+        self.guard_blocks = self.guard_blocks.saturating_sub(1);
 
         self.capture.advance(time.end());
         self.clock.end(&time);
@@ -477,7 +567,14 @@ impl<E: Copy> Engine<E> {
         link.request(request);
     }
 
-    fn emit(&mut self, input: &[Input<E>], passing: bool, sink: &mut impl Sink<E>) {
+    /// `restoring`: controller-type input is a session restore and is not passed on.
+    fn emit(
+        &mut self,
+        input: &[Input<E>],
+        passing: bool,
+        restoring: bool,
+        sink: &mut impl Sink<E>,
+    ) {
         let mut sent = 0usize;
         let mut full = false;
         // Leftovers from the last block go first, at the block's start.
@@ -494,11 +591,27 @@ impl<E: Copy> Engine<E> {
             }
         }
         self.carry.truncate(kept);
+        for channel in 0..16u8 {
+            if std::mem::take(&mut self.lift_pedals[channel as usize]) {
+                let event = Out::PedalUp { channel };
+                if !full && sent < MAX_EVENTS_PER_BLOCK && sink.send(0, &event) {
+                    sent += 1;
+                } else if self.carry.len() < self.carry.capacity() {
+                    full = true;
+                    self.carry.push(event);
+                }
+            }
+        }
 
         let mut g = 0;
         let mut t = 0;
         let thru_len = if passing { input.len() } else { 0 };
         while g < self.generated.len() || t < thru_len {
+            // Skip what a session restore sends.
+            if t < thru_len && restoring && input[t].live.is_controller() {
+                t += 1;
+                continue;
+            }
             let take_generated =
                 match (self.generated.get(g), input.get(t).filter(|_| t < thru_len)) {
                     (Some(n), Some(i)) => n.timing <= i.timing,
@@ -521,7 +634,12 @@ impl<E: Copy> Engine<E> {
                     Live::NoteOn { channel, pitch, .. } | Live::NoteOff { channel, pitch } => {
                         self.thru_sounding.set(channel, pitch, false)
                     }
-                    Live::Other => {}
+                    Live::Control {
+                        channel,
+                        controller: CC_SUSTAIN,
+                        value,
+                    } => self.thru_pedal_down[channel as usize & 15] = pedal_is_down(value),
+                    Live::Control { .. } | Live::Expression | Live::Other => {}
                 }
                 (i.timing, Out::Thru(i.raw))
             };

@@ -88,10 +88,21 @@ struct Rig {
     scripted: Arc<Scripted>,
     shared_path: Arc<parking_lot::RwLock<String>>,
     sr: f64,
+    /// The true playhead (what the host's own sample count says).
     pos: f64,
     tempo: f64,
     playing: bool,
+    /// The host reports its position rounded to this many beats (0: exact) ...
+    rounding: f64,
+    /// ... and jittered by up to this many samples either way.
+    jitter: f64,
+    rng: u64,
+    time_signature: (i32, i32),
+    /// The bar start the host reports (None: none).
+    bar_start: Option<f64>,
 }
+
+mod host_time;
 
 fn c(s: &str) -> Chord {
     s.parse().unwrap()
@@ -124,16 +135,36 @@ impl Rig {
             pos: 0.0,
             tempo: 120.0,
             playing: true,
+            rounding: 0.0,
+            jitter: 0.0,
+            rng: 0x9E37_79B9_7F4A_7C15,
+            time_signature: (4, 4),
+            bar_start: None,
         }
     }
 
-    fn transport(&self) -> HostTransport {
+    fn random(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn transport(&mut self) -> HostTransport {
+        let mut reported = self.pos;
+        if self.rounding > 0.0 {
+            reported = (reported / self.rounding).round() * self.rounding;
+        }
+        if self.jitter > 0.0 {
+            let samples = (self.random() * 2.0 - 1.0) * self.jitter;
+            reported += samples.round() * self.tempo / 60.0 / self.sr;
+        }
         HostTransport {
             playing: self.playing,
             tempo: Some(self.tempo),
-            pos_beats: Some(self.pos),
-            time_signature: Some((4, 4)),
-            bar_start_beats: None,
+            pos_beats: Some(reported),
+            time_signature: Some(self.time_signature),
+            bar_start_beats: self.bar_start,
         }
     }
 
@@ -150,14 +181,9 @@ impl Rig {
             ..Default::default()
         };
         let start = self.pos;
-        self.engine.process(
-            &self.transport(),
-            frames,
-            self.sr,
-            settings,
-            input,
-            &mut sink,
-        );
+        let transport = self.transport();
+        self.engine
+            .process(&transport, frames, self.sr, settings, input, &mut sink);
         if self.playing {
             self.pos += frames as f64 * self.tempo / 60.0 / self.sr;
         }

@@ -2,6 +2,7 @@
 //! rest of Continuo sees [`Note`]s in beats.
 
 mod read;
+pub mod sustain;
 mod write;
 
 pub use read::{read_file, read_smf, MidiError, ReadOptions, Song};

@@ -4,13 +4,12 @@ use std::path::{Path, PathBuf};
 
 use midly::{Format, MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
 
+use super::sustain::{Keys, CC_SUSTAIN};
 use super::Note;
 
 /// General MIDI's percussion channel (channel 10, zero-based 9): its "notes" are drum sounds, not
 /// pitches, so they never enter the roll.
 const GM_DRUM_CHANNEL: u8 = 9;
-/// The sustain pedal controller.
-const CC_SUSTAIN: u8 = 64;
 /// Largest file we accept. The whole shared corpus is under 1 MB per file; anything past this is
 /// far more likely a wrong file than music.
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
@@ -203,24 +202,6 @@ struct Sounding {
     velocity: u8,
 }
 
-/// Per-channel state while walking one track.
-struct ChannelState {
-    sounding: [Option<Sounding>; 128],
-    /// Keys released while the pedal is down: they end when the pedal comes up.
-    held_by_pedal: [Option<Sounding>; 128],
-    pedal_down: bool,
-}
-
-impl ChannelState {
-    fn new() -> Self {
-        Self {
-            sounding: [None; 128],
-            held_by_pedal: [None; 128],
-            pedal_down: false,
-        }
-    }
-}
-
 struct NoteCollector {
     ticks_per_beat: f64,
     notes: Vec<Note>,
@@ -255,7 +236,8 @@ fn collect_notes(smf: &Smf, ticks_per_beat: f64, options: ReadOptions) -> Song {
         } else {
             0
         };
-        let mut channels: Vec<ChannelState> = (0..16).map(|_| ChannelState::new()).collect();
+        let mut channels: Vec<Keys<Sounding>> =
+            (0..16).map(|_| Keys::new(options.sustain_pedal)).collect();
         for event in track {
             tick += event.delta.as_int() as u64;
             match event.kind {
@@ -264,44 +246,23 @@ fn collect_notes(smf: &Smf, ticks_per_beat: f64, options: ReadOptions) -> Song {
                     if ch == GM_DRUM_CHANNEL {
                         continue;
                     }
-                    let state = &mut channels[ch as usize];
+                    let keys = &mut channels[ch as usize];
+                    let mut end = |k: u8, prev: Sounding| collector.finish(k, prev, tick);
                     match message {
                         MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => {
-                            let k = key.as_int() as usize;
-                            // A key struck again ends its earlier note first.
-                            if let Some(prev) = state.sounding[k].take() {
-                                collector.finish(k as u8, prev, tick);
-                            }
-                            if let Some(prev) = state.held_by_pedal[k].take() {
-                                collector.finish(k as u8, prev, tick);
-                            }
-                            state.sounding[k] = Some(Sounding {
+                            let start = Sounding {
                                 start_tick: tick,
                                 velocity: vel.as_int(),
-                            });
+                            };
+                            keys.strike(key.as_int(), start, &mut end);
                         }
                         MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
-                            let k = key.as_int() as usize;
-                            if let Some(prev) = state.sounding[k].take() {
-                                if options.sustain_pedal && state.pedal_down {
-                                    state.held_by_pedal[k] = Some(prev);
-                                } else {
-                                    collector.finish(k as u8, prev, tick);
-                                }
-                            }
+                            keys.release(key.as_int(), &mut end)
                         }
                         MidiMessage::Controller { controller, value }
                             if controller.as_int() == CC_SUSTAIN =>
                         {
-                            let down = value.as_int() >= 64;
-                            if state.pedal_down && !down {
-                                for k in 0..128 {
-                                    if let Some(prev) = state.held_by_pedal[k].take() {
-                                        collector.finish(k as u8, prev, tick);
-                                    }
-                                }
-                            }
-                            state.pedal_down = down;
+                            keys.pedal(value.as_int(), &mut end)
                         }
                         _ => {}
                     }
@@ -318,15 +279,8 @@ fn collect_notes(smf: &Smf, ticks_per_beat: f64, options: ReadOptions) -> Song {
             }
         }
         // Notes never switched off (or held by a pedal never lifted) end at the end of the track.
-        for state in &mut channels {
-            for k in 0..128 {
-                if let Some(prev) = state.sounding[k].take() {
-                    collector.finish(k as u8, prev, tick);
-                }
-                if let Some(prev) = state.held_by_pedal[k].take() {
-                    collector.finish(k as u8, prev, tick);
-                }
-            }
+        for keys in &mut channels {
+            keys.finish_all(|k, prev| collector.finish(k, prev, tick));
         }
         track_start = tick;
         song_end = song_end.max(tick);

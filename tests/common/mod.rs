@@ -13,7 +13,7 @@ use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::state::PluginState;
 use clack_host::events::event_types::{
-    NoteOffEvent, NoteOnEvent, ParamValueEvent, TransportEvent, TransportFlags,
+    MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent, TransportEvent, TransportFlags,
 };
 use clack_host::events::{EventFlags, EventHeader, Match};
 use clack_host::prelude::*;
@@ -72,6 +72,11 @@ pub enum In {
         name: &'static str,
         value: f64,
     },
+    /// A raw MIDI 1.0 message (controllers, pitch bend...).
+    Midi {
+        time: u32,
+        data: [u8; 3],
+    },
 }
 
 /// An event the plugin sent.
@@ -96,6 +101,11 @@ pub struct Block {
     pub events: Vec<Out>,
     /// Events that were neither note-on nor note-off.
     pub other_events: usize,
+    /// The raw MIDI messages among those, as (offset, bytes).
+    pub midi: Vec<(u32, [u8; 3])>,
+    /// Where the transport truly was (the block's start by the host's own sample count); `pos`
+    /// is what it reported, rounded and jittered when the transport says so.
+    pub true_pos: f64,
 }
 
 impl Block {
@@ -266,6 +276,14 @@ pub struct Transport {
     pub time_signature: (u16, u16),
     /// Send no transport at all (a host without one).
     pub absent: bool,
+    /// Report the position rounded to this many beats, as real hosts do (Ardour: 1/1920);
+    /// 0 reports it exactly.
+    pub rounding: f64,
+    /// ... and jittered by up to this many samples either way.
+    pub jitter_samples: u32,
+    pub rng: Rng,
+    /// Report the bar start as bars × 4 beats whatever the meter (as Ardour does).
+    pub four_beat_bars: bool,
 }
 
 impl Default for Transport {
@@ -276,7 +294,27 @@ impl Default for Transport {
             pos: 0.0,
             time_signature: (4, 4),
             absent: false,
+            rounding: 0.0,
+            jitter_samples: 0,
+            rng: Rng(0x5DEE_CE66_D1CE_4E5B),
+            four_beat_bars: false,
         }
+    }
+}
+
+impl Transport {
+    /// The position the host reports for the next block.
+    fn reported_pos(&mut self, sample_rate: f64) -> f64 {
+        let mut pos = self.pos;
+        if self.rounding > 0.0 {
+            pos = (pos / self.rounding).round() * self.rounding;
+        }
+        if self.jitter_samples > 0 {
+            let j = self.rng.below(2 * self.jitter_samples as u64 + 1) as f64
+                - self.jitter_samples as f64;
+            pos += j * self.tempo / 60.0 / sample_rate;
+        }
+        pos
     }
 }
 
@@ -328,7 +366,7 @@ impl<'t> Audio<'t> {
         }
     }
 
-    fn transport_event(&self) -> TransportEvent {
+    fn transport_event(&self, reported: f64) -> TransportEvent {
         let t = &self.transport;
         let mut flags = TransportFlags::HAS_TEMPO
             | TransportFlags::HAS_BEATS_TIMELINE
@@ -337,11 +375,16 @@ impl<'t> Audio<'t> {
             flags |= TransportFlags::IS_PLAYING;
         }
         let bar = t.time_signature.0 as f64 * 4.0 / t.time_signature.1 as f64;
-        let bar_number = (t.pos / bar).floor();
+        let bar_number = (t.pos / bar + 1e-9).floor();
+        let bar_start = if t.four_beat_bars {
+            bar_number * 4.0
+        } else {
+            bar_number * bar
+        };
         TransportEvent {
             header: EventHeader::new_core(0, EventFlags::empty()),
             flags,
-            song_pos_beats: BeatTime::from_float(t.pos),
+            song_pos_beats: BeatTime::from_float(reported),
             song_pos_seconds: SecondsTime::from_int(0),
             tempo: t.tempo,
             tempo_inc: 0.0,
@@ -349,7 +392,7 @@ impl<'t> Audio<'t> {
             loop_end_beats: BeatTime::from_int(0),
             loop_start_seconds: SecondsTime::from_int(0),
             loop_end_seconds: SecondsTime::from_int(0),
-            bar_start: BeatTime::from_float(bar_number * bar),
+            bar_start: BeatTime::from_float(bar_start),
             bar_number: bar_number as i32,
             time_signature_numerator: t.time_signature.0,
             time_signature_denominator: t.time_signature.1,
@@ -360,7 +403,9 @@ impl<'t> Audio<'t> {
     pub fn block(&mut self, frames: u32, input: &[In]) -> Block {
         assert!((1..=MAX_FRAMES).contains(&frames));
         // The position the plugin will see (CLAP beat time is fixed point).
-        let sent_pos = BeatTime::from_float(self.transport.pos).to_float();
+        let reported = self.transport.reported_pos(self.sample_rate);
+        let sent_pos = BeatTime::from_float(reported).to_float();
+        let true_pos = self.transport.pos;
         self.in_events.clear();
         for event in input {
             match *event {
@@ -378,6 +423,7 @@ impl<'t> Audio<'t> {
                     Pckn::new(0u16, 0u16, key as u16, Match::All),
                     0.0,
                 )),
+                In::Midi { time, data } => self.in_events.push(&MidiEvent::new(time, 0, data)),
                 In::Param { time, name, value } => {
                     let id = *self
                         .params
@@ -400,7 +446,7 @@ impl<'t> Audio<'t> {
             self.outputs[1][i] = f32::NAN;
         }
         self.phase += frames as u64;
-        let transport = (!self.transport.absent).then(|| self.transport_event());
+        let transport = (!self.transport.absent).then(|| self.transport_event(reported));
         let status = if self.stereo {
             let [in_l, in_r] = &mut self.inputs;
             let input_audio = self.input_ports.with_input_buffers([AudioPortBuffer {
@@ -459,6 +505,7 @@ impl<'t> Audio<'t> {
         }
         let mut events = Vec::new();
         let mut other = 0;
+        let mut midi = Vec::new();
         let mut last_time = 0;
         for event in self.out_events.iter() {
             let time = event.header().time();
@@ -487,6 +534,9 @@ impl<'t> Audio<'t> {
                     velocity: raw.velocity,
                 });
             } else {
+                if let Some(e) = event.as_event::<MidiEvent>() {
+                    midi.push((time, e.data()));
+                }
                 other += 1;
             }
         }
@@ -498,6 +548,8 @@ impl<'t> Audio<'t> {
             playing: self.transport.playing,
             events,
             other_events: other,
+            midi,
+            true_pos,
         };
         if self.transport.playing {
             self.transport.pos += frames as f64 * self.transport.tempo / 60.0 / self.sample_rate;
@@ -638,6 +690,7 @@ pub fn events_in(events: &[(u64, u8, bool, u8)], start: u64, frames: u32) -> Vec
 }
 
 /// A small deterministic random source for block sizes and fuzzing.
+#[derive(Debug, Clone, Copy)]
 pub struct Rng(pub u64);
 impl Rng {
     pub fn next(&mut self) -> u64 {
