@@ -1,16 +1,18 @@
-//! `continuo eval`: how well a model predicts music, next to unigram and bigram baselines.
+//! `continuo eval`: how well a model predicts music, next to baselines: the per-key Markov chain
+//! for both kinds, and the unigram/bigram over the vocabulary for the seed model.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::corpus;
-use crate::model::eval::{evaluate, EvalReport};
-use crate::model::Model;
-use crate::roll::Chord;
+use crate::model::eval::{evaluate, EvalReport, MARKOV_K};
+use crate::model::step::eval::StepEvalReport;
+use crate::model::{AnyModel, Model};
+use crate::roll::{Chord, Grid};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model file (default: the model built into this program).
+    /// The model file, of either kind (default: the model built into this program).
     #[arg(long)]
     model: Option<PathBuf>,
     /// MIDI files or folders to evaluate on.
@@ -20,20 +22,21 @@ pub struct Args {
     #[arg(long)]
     held_out: bool,
     /// MIDI files or folders to fit the baselines on (default: the model's training pieces, as
-    /// listed in its summary).
+    /// listed in its summary). The model's held-out pieces are always left out of it.
     #[arg(long, num_args = 1..)]
     baseline_data: Vec<PathBuf>,
-    /// The add-k constant of the baselines. The default was the best of 1e-4, 3e-4, 1e-3, 1e-2,
-    /// 0.1 and 1 for the bigram on the default model's held-out pieces (in the baseline's favour).
+    /// The add-k constant of the unigram and bigram (seed model). The default was the best of
+    /// 1e-4, 3e-4, 1e-3, 1e-2, 0.1 and 1 for the bigram on the default model's held-out pieces
+    /// (in the baseline's favour). The per-key Markov baseline is always add-0.5.
     #[arg(long, default_value_t = 0.001)]
     bigram_k: f64,
-    /// Windows per forward pass.
+    /// Windows per forward pass (seed model).
     #[arg(long, default_value_t = 128)]
     batch: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// auto, cpu, cuda or metal.
+    /// auto, cpu, cuda or metal (the step model always runs on the CPU).
     #[arg(long, default_value = "auto")]
     device: String,
     /// CPU threads (0 = all cores).
@@ -41,21 +44,21 @@ pub struct Args {
     threads: usize,
 }
 
-fn rolls(files: &[PathBuf], model: &Model) -> Result<Vec<Vec<Chord>>, String> {
-    let scan = corpus::scan(
-        files,
-        model.grid(),
-        crate::midi::ReadOptions::default(),
-        |_| {},
-    );
+fn rolls(files: &[PathBuf], grid: Grid) -> Vec<Vec<Chord>> {
+    let scan = corpus::scan(files, grid, crate::midi::ReadOptions::default(), |_| {});
     for e in &scan.failed {
         eprintln!("skipped: {e}");
     }
-    Ok(scan.pieces.into_iter().map(|p| p.roll.steps).collect())
+    scan.pieces.into_iter().map(|p| p.roll.steps).collect()
 }
 
-pub fn run(args: Args) -> Result<(), String> {
-    let model = super::common::load_model(args.model.as_deref(), &args.device, args.threads)?;
+/// The same file, however it was named.
+fn same_file(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// The files to evaluate on and to fit the baselines on (never the model's held-out pieces).
+fn files(args: &Args, model: &AnyModel) -> Result<(Vec<PathBuf>, Vec<PathBuf>, usize), String> {
     let summary = model.summary().clone();
     let val_files: Vec<PathBuf> = summary.val_files.iter().map(PathBuf::from).collect();
     let mut eval_files = corpus::find_midi_files(&args.data)?;
@@ -68,30 +71,91 @@ pub fn run(args: Args) -> Result<(), String> {
         }
         eval_files.extend(val_files.iter().cloned());
     }
-    let baseline_files = if !args.baseline_data.is_empty() {
+    let candidates = if !args.baseline_data.is_empty() {
         corpus::find_midi_files(&args.baseline_data)?
     } else {
-        // The model's own training pieces: everything under its training data but the held-out.
         let data: Vec<PathBuf> = summary.data.iter().map(PathBuf::from).collect();
         if data.is_empty() {
             return Err(
                 "no --baseline-data given and the model's summary names no training data".into(),
             );
         }
-        let held: HashSet<&PathBuf> = val_files.iter().collect();
-        let all = corpus::find_midi_files(&data)
-            .map_err(|e| format!("the model's training data: {e} (pass --baseline-data)"))?;
-        all.into_iter().filter(|f| !held.contains(f)).collect()
+        corpus::find_midi_files(&data)
+            .map_err(|e| format!("the model's training data: {e} (pass --baseline-data)"))?
     };
-    let eval_rolls = rolls(&eval_files, &model)?;
-    let baseline_rolls = rolls(&baseline_files, &model)?;
+    // Leave out the held-out pieces, and with --held-out or --data the music evaluated on.
+    let excluded: HashSet<PathBuf> = val_files
+        .iter()
+        .chain(&eval_files)
+        .map(|p| same_file(p))
+        .collect();
+    let total = candidates.len();
+    let baseline: Vec<PathBuf> = candidates
+        .into_iter()
+        .filter(|f| !excluded.contains(&same_file(f)))
+        .collect();
+    let left_out = total - baseline.len();
+    Ok((eval_files, baseline, left_out))
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    crate::model::device::set_threads(args.threads);
+    let (device, said) = crate::model::device::select(&args.device)?;
+    eprintln!("{said}");
+    let model = match &args.model {
+        Some(p) => AnyModel::from_file(p, &device).map_err(|e| e.to_string())?,
+        None => AnyModel::Seed(Model::embedded_on(&device).map_err(|e| e.to_string())?),
+    };
+    let (eval_files, baseline_files, left_out) = files(&args, &model)?;
+    if left_out > 0 {
+        eprintln!(
+            "baselines: {left_out} of the candidate files are held-out or evaluated pieces and are left out"
+        );
+    }
+    match model {
+        AnyModel::Seed(model) => run_seed(&args, &model, &eval_files, &baseline_files),
+        AnyModel::Step(model) => {
+            let grid = model.grid();
+            let pieces = crate::model::step::data::read_files(&eval_files, grid, |_| {});
+            let baseline = crate::model::step::data::read_files(&baseline_files, grid, |_| {});
+            if pieces.is_empty() {
+                return Err("no readable MIDI file to evaluate on".into());
+            }
+            let total: usize = pieces.iter().map(|p| p.steps.len()).sum();
+            let bar = super::progress_bar(total as u64, "evaluating");
+            let report =
+                crate::model::step::eval::evaluate(&model, &pieces, &baseline, MARKOV_K, |n| {
+                    bar.inc(n as u64)
+                })?;
+            bar.finish_and_clear();
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                );
+            } else {
+                print_step(&report, eval_files.len(), baseline_files.len());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run_seed(
+    args: &Args,
+    model: &Model,
+    eval_files: &[PathBuf],
+    baseline_files: &[PathBuf],
+) -> Result<(), String> {
+    let eval_rolls = rolls(eval_files, model.grid());
+    let baseline_rolls = rolls(baseline_files, model.grid());
     if eval_rolls.is_empty() {
         return Err("no readable MIDI file to evaluate on".into());
     }
     let total: usize = eval_rolls.iter().map(|r| r.len()).sum();
     let bar = super::progress_bar(total as u64, "evaluating");
     let report = evaluate(
-        &model,
+        model,
         &eval_rolls,
         &baseline_rolls,
         args.bigram_k,
@@ -111,18 +175,46 @@ pub fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn print_text(r: &EvalReport, files: usize, baseline_files: usize) {
-    println!("model:            {}", r.model);
+fn print_step(r: &StepEvalReport, files: usize, baseline_files: usize) {
+    let m = &r.baselines.markov;
+    println!(
+        "model:            {} (step model over the 88 keys)",
+        r.model
+    );
     println!(
         "music:            {} pieces ({} files), {} steps",
         r.pieces, files, r.steps
     );
     println!(
-        "NLL per step:     {:.4} nats (perplexity {:.1})",
+        "NLL per step:     {:.4} nats of the full 88-key state ({:.4} per key)",
+        r.nll_per_step, r.nll_per_key
+    );
+    println!(
+        "per-key Markov:   {:.4} nats per step (add-{}, fitted on {} files, {} steps); model / Markov = {:.3}",
+        m.nll_per_step,
+        m.k,
+        baseline_files,
+        m.fit_steps,
+        r.nll_per_step / m.nll_per_step
+    );
+    println!(
+        "greedy-exact:     {:.2}% of steps (every key the most likely state given the keys below)",
+        100.0 * r.greedy_exact
+    );
+}
+
+fn print_text(r: &EvalReport, files: usize, baseline_files: usize) {
+    println!("model:            {} (seed model, chord tokens)", r.model);
+    println!(
+        "music:            {} pieces ({} files), {} steps",
+        r.pieces, files, r.steps
+    );
+    println!(
+        "NLL per step:     {:.4} nats, out-of-vocabulary fallback included (perplexity {:.1})",
         r.nll_per_step, r.perplexity
     );
     println!(
-        "top-1 / top-5:    {:.2}% / {:.2}%",
+        "top-1 / top-5:    {:.2}% / {:.2}% of all steps (an out-of-vocabulary step is a miss)",
         100.0 * r.top1,
         100.0 * r.top5
     );
@@ -131,6 +223,15 @@ fn print_text(r: &EvalReport, files: usize, baseline_files: usize) {
         100.0 * r.oov_rate,
         r.oov_fallback_nats
     );
+    if let Some(m) = &r.baselines.markov {
+        println!(
+            "per-key Markov:   {:.4} nats per step (add-{}, over the 88 keys, fitted on {} files); model / Markov = {:.3}",
+            m.nll_per_step,
+            m.k,
+            baseline_files,
+            r.nll_per_step / m.nll_per_step
+        );
+    }
     println!(
         "unigram baseline: {:.4} nats per step",
         r.baselines.unigram.nll_per_step

@@ -1,4 +1,5 @@
-//! `continuo train`: trains a model on folders of MIDI files.
+//! `continuo train`: trains a model (`--kind seed`, the default, or `--kind step`) on folders of
+//! MIDI files.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,10 @@ use crate::roll::{Grid, DEFAULT_STEPS_PER_BEAT, DEFAULT_WINDOW};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Which model: `seed` (the reference design's chord-token network) or `step` (the causal
+    /// model over the 88 keys).
+    #[arg(long, default_value = "seed", value_parser = ["seed", "step"])]
+    kind: String,
     /// MIDI files or folders to learn from (searched recursively).
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
@@ -18,9 +23,9 @@ pub struct Args {
     output: PathBuf,
     #[arg(long, default_value_t = 10)]
     epochs: usize,
-    /// Windows per optimizer step.
-    #[arg(long, default_value_t = 256)]
-    batch: usize,
+    /// Windows (seed) or chunks (step) per optimizer step [default: 256 seed, 8 step].
+    #[arg(long)]
+    batch: Option<usize>,
     /// AdamW learning rate.
     #[arg(long, default_value_t = 2e-3)]
     lr: f64,
@@ -34,8 +39,9 @@ pub struct Args {
     /// Vocabulary size, REST and UNK included (the most frequent chords are kept).
     #[arg(long, default_value_t = 4096)]
     max_vocab: usize,
-    /// Also train on every transposition by up to ±N semitones that stays on the piano
-    /// [default: 0]. With --resume: changes the checkpoint's.
+    /// Seed: also train on every transposition by up to ±N semitones that stays on the piano
+    /// [default: 0]. Step: transpose each chunk at random within ±N [default: 6]. With --resume:
+    /// changes the checkpoint's.
     #[arg(long)]
     transpose: Option<u32>,
     /// Fraction of the pieces held out for validation (by piece, never by window).
@@ -65,18 +71,38 @@ pub struct Args {
     /// Plain tokens without struck marks (the reference design's).
     #[arg(long)]
     no_onsets: bool,
-    /// Hidden size of each GRU direction.
-    #[arg(long, default_value_t = 128)]
-    hidden: usize,
+    /// Hidden size of each GRU direction (seed) or of the time GRU (step) [default: 128 seed,
+    /// 256 step].
+    #[arg(long)]
+    hidden: Option<usize>,
     /// Embedding width.
     #[arg(long, default_value_t = 100)]
     embedding: usize,
     /// Dense layer width.
     #[arg(long, default_value_t = 64)]
     dense: usize,
-    /// Dropout probability.
-    #[arg(long, default_value_t = 0.3)]
-    dropout: f32,
+    /// Dropout probability [default: 0.3 seed, 0.1 step].
+    #[arg(long)]
+    dropout: Option<f32>,
+    /// Step: steps per training chunk (each starts from a zero running state) [default: 256].
+    /// With --resume: changes the checkpoint's.
+    #[arg(long)]
+    chunk: Option<usize>,
+    /// Step: width of the step embedding the time GRU reads.
+    #[arg(long, default_value_t = 128)]
+    input: usize,
+    /// Step: width of the key-by-key decoder.
+    #[arg(long, default_value_t = 64)]
+    decoder: usize,
+    /// Step: each key sees the keys within this many semitones the step before.
+    #[arg(long, default_value_t = 12)]
+    prev_span: usize,
+    /// Step: each key sees this many keys just below it in the same step.
+    #[arg(long, default_value_t = 12)]
+    below_span: usize,
+    /// Step: at most this many held-out steps scored per validation (0 = all).
+    #[arg(long, default_value_t = 0)]
+    max_val_steps: usize,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -102,19 +128,22 @@ pub fn run(args: Args) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("{}: cannot create folder: {e}", dir.display()))?;
     }
+    if args.kind == "step" {
+        return run_step(args, &device, &stop);
+    }
     let config = Config {
         window: args.window.unwrap_or(DEFAULT_WINDOW),
-        hidden: args.hidden,
+        hidden: args.hidden.unwrap_or(128),
         embedding: args.embedding,
         dense: args.dense,
-        dropout: args.dropout,
+        dropout: args.dropout.unwrap_or(0.3),
         ..Config::default()
     };
     let opts = TrainOptions {
         data: args.data,
         output: args.output,
         epochs: args.epochs,
-        batch: args.batch,
+        batch: args.batch.unwrap_or(256),
         lr: args.lr,
         stride: args.stride.unwrap_or(1),
         max_vocab: args.max_vocab,
@@ -138,6 +167,57 @@ pub fn run(args: Args) -> Result<(), String> {
         ..TrainOptions::default()
     };
     let report = train::train(&opts, &device, &stop)?;
+    if report.interrupted {
+        println!(
+            "interrupted; continue with the same command plus --resume (checkpoint {})",
+            report.checkpoint.display()
+        );
+    }
+    println!("{}", report.summary);
+    println!("model: {}", report.model.display());
+    Ok(())
+}
+
+fn run_step(args: Args, device: &candle_core::Device, stop: &AtomicBool) -> Result<(), String> {
+    use crate::model::step::{self, train::StepTrainOptions};
+    if args.no_onsets {
+        return Err("the step model needs struck marks: drop --no-onsets".into());
+    }
+    let defaults = step::Config::default();
+    let config = step::Config {
+        steps_per_beat: args.steps_per_beat as usize,
+        input: args.input,
+        hidden: args.hidden.unwrap_or(defaults.hidden),
+        decoder: args.decoder,
+        prev_span: args.prev_span,
+        below_span: args.below_span,
+        dropout: args.dropout.unwrap_or(defaults.dropout),
+    };
+    let d = StepTrainOptions::default();
+    let opts = StepTrainOptions {
+        data: args.data,
+        output: args.output,
+        epochs: args.epochs,
+        batch: args.batch.unwrap_or(d.batch),
+        chunk_len: args.chunk.unwrap_or(d.chunk_len),
+        lr: args.lr,
+        transpose: args.transpose.unwrap_or(d.transpose),
+        val_fraction: args.val_fraction,
+        max_val_steps: args.max_val_steps,
+        seed: args.seed,
+        resume: args.resume,
+        grid: Grid {
+            steps_per_beat: args.steps_per_beat,
+            onsets: true,
+        },
+        config,
+        checkpoint_minutes: args.checkpoint_minutes,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        change_transpose: args.transpose,
+        change_chunk_len: args.chunk,
+        ..d
+    };
+    let report = step::train::train(&opts, device, stop)?;
     if report.interrupted {
         println!(
             "interrupted; continue with the same command plus --resume (checkpoint {})",

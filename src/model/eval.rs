@@ -27,6 +27,10 @@ pub struct Baselines {
     pub k: f64,
     /// Steps the baselines were fitted on.
     pub fit_steps: usize,
+    /// The per-key Markov chain over the 88 keys (each key's off/held/struck given its state
+    /// the step before, add-0.5; see [`super::step::eval::KeyMarkov`]), fitted on the same
+    /// pieces: the baseline both kinds of model are compared with. Only with struck marks.
+    pub markov: Option<super::step::eval::MarkovScore>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -188,6 +192,29 @@ pub fn evaluate(
             },
             k,
             fit_steps: ngram.fit_steps,
+            markov: onsets.then(|| markov_score(pieces, baseline_pieces)),
         },
     })
 }
+
+/// The per-key Markov baseline (add-0.5) fitted on `baseline` and scored on `pieces` (pitches
+/// outside the piano's 88 keys are left out of both).
+pub fn markov_score(
+    pieces: &[Vec<Chord>],
+    baseline: &[Vec<Chord>],
+) -> super::step::eval::MarkovScore {
+    use super::step::{data::roll_keys, eval::KeyMarkov};
+    let fit: Vec<_> = baseline.iter().map(|p| roll_keys(p)).collect();
+    let markov = KeyMarkov::fit(fit.iter().map(|p| p.as_slice()), MARKOV_K);
+    let eval: Vec<_> = pieces.iter().map(|p| roll_keys(p)).collect();
+    let (nll, _) = markov.nll_per_step(eval.iter().map(|p| p.as_slice()));
+    super::step::eval::MarkovScore {
+        nll_per_step: nll,
+        k: MARKOV_K,
+        fit_steps: markov.fit_steps,
+        fit_pieces: markov.fit_pieces,
+    }
+}
+
+/// The add-k constant of the per-key Markov baseline.
+pub const MARKOV_K: f64 = 0.5;

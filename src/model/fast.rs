@@ -419,7 +419,7 @@ pub fn simd_available() -> bool {
 }
 
 /// `out[j] += Σ_k v[k] · wt[k·n + j]` (`n = out.len()`), with the AVX2 kernel when `avx2`.
-fn matvec(avx2: bool, wt: &[f32], v: &[f32], out: &mut [f32]) {
+pub(crate) fn matvec(avx2: bool, wt: &[f32], v: &[f32], out: &mut [f32]) {
     let n = out.len();
     assert!(wt.len() >= v.len() * n);
     #[cfg(target_arch = "x86_64")]

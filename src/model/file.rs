@@ -19,6 +19,15 @@ use crate::roll::{Chord, Grid, Vocab};
 pub const FORMAT_VERSION: u32 = 1;
 const FORMAT_NAME: &str = "continuo-model";
 
+/// The kinds of model a file can hold (metadata `kind`; files without it are seed models, the
+/// only kind before there were two).
+pub const KIND_SEED: &str = "seed";
+pub const KIND_STEP: &str = "step";
+pub const KINDS: [&str; 2] = [KIND_SEED, KIND_STEP];
+
+/// Metadata keys every model file has, whatever its kind.
+pub(crate) const RESERVED_KEYS: [&str; 3] = ["format", "format_version", "kind"];
+
 /// Why a model could not be loaded or run. Every variant names the model (its file or
 /// "default (embedded)").
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +77,14 @@ pub enum ModelError {
         name: String,
         what: String,
         source: Box<candle_core::Error>,
+    },
+    #[error("{name}: a model of kind `{found}`, which this program does not know (it knows: seed, step); update Continuo")]
+    UnknownKind { name: String, found: String },
+    #[error("{name}: a {found} model, but a {expected} model is needed here")]
+    WrongKind {
+        name: String,
+        found: String,
+        expected: String,
     },
     #[error("{name}: {reason}")]
     Invalid { name: String, reason: String },
@@ -283,14 +300,24 @@ pub fn encode(
     extra: &HashMap<String, String>,
 ) -> Result<Vec<u8>, String> {
     let mut metadata: HashMap<String, String> = extra.clone();
-    let json = |v: &dyn erased::Json| v.to_json();
-    metadata.insert("format".into(), FORMAT_NAME.into());
-    metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
+    let json = |v: &dyn Json| v.to_json();
     metadata.insert("config".into(), json(&meta.config)?);
     metadata.insert("vocab".into(), json(&meta.vocab)?);
     metadata.insert("grid".into(), json(&meta.grid)?);
     metadata.insert("summary".into(), json(&meta.summary)?);
     metadata.insert("fallback".into(), json(&meta.fallback)?);
+    encode_raw(KIND_SEED, metadata, tensors)
+}
+
+/// Safetensors bytes of a model of `kind`: the format keys are added to `metadata`.
+pub fn encode_raw(
+    kind: &str,
+    mut metadata: HashMap<String, String>,
+    tensors: &[(String, Tensor)],
+) -> Result<Vec<u8>, String> {
+    metadata.insert("format".into(), FORMAT_NAME.into());
+    metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
+    metadata.insert("kind".into(), kind.into());
     let mut raw: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         let values = t
@@ -326,73 +353,94 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Parses and checks a model file's bytes. `name` is used in every error.
-pub fn decode(bytes: &[u8], name: &str, device: &Device) -> Result<LoadedFile, ModelError> {
+/// The kind a model file's bytes hold (`seed` when the file names none), after checking that it
+/// is a Continuo model of a version and kind this program reads.
+pub fn kind(bytes: &[u8], name: &str) -> Result<String, ModelError> {
+    let (_, metadata) = parse_header(bytes, name)?;
+    let kind = metadata
+        .get("kind")
+        .cloned()
+        .unwrap_or_else(|| KIND_SEED.to_string());
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(ModelError::UnknownKind {
+            name: name.to_string(),
+            found: kind,
+        });
+    }
+    Ok(kind)
+}
+
+fn parse_header<'a>(
+    bytes: &'a [u8],
+    name: &str,
+) -> Result<(SafeTensors<'a>, HashMap<String, String>), ModelError> {
     let corrupt = |reason: String| ModelError::Corrupt {
         name: name.to_string(),
         reason,
     };
     let st = SafeTensors::deserialize(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| corrupt(format!("{e:?}")))?;
-    let mut metadata = header.metadata().clone().unwrap_or_default();
+    let metadata = header.metadata().clone().unwrap_or_default();
     if metadata.get("format").map(String::as_str) != Some(FORMAT_NAME) {
         return Err(ModelError::NotAModel {
             name: name.to_string(),
         });
     }
-    let bad = |key: &str, reason: String| ModelError::BadMetadata {
-        name: name.to_string(),
-        key: key.to_string(),
-        reason,
-    };
     let version: u32 = metadata
         .get("format_version")
-        .ok_or_else(|| bad("format_version", "missing".into()))?
+        .ok_or_else(|| ModelError::BadMetadata {
+            name: name.to_string(),
+            key: "format_version".into(),
+            reason: "missing".into(),
+        })?
         .parse()
-        .map_err(|e| bad("format_version", format!("{e}")))?;
+        .map_err(|e| ModelError::BadMetadata {
+            name: name.to_string(),
+            key: "format_version".into(),
+            reason: format!("{e}"),
+        })?;
     if version > FORMAT_VERSION {
         return Err(ModelError::NewerVersion {
             name: name.to_string(),
             found: version,
         });
     }
-    fn field<T: serde::de::DeserializeOwned>(
-        metadata: &HashMap<String, String>,
-        key: &str,
-    ) -> Result<T, String> {
-        let text = metadata.get(key).ok_or_else(|| "missing".to_string())?;
-        serde_json::from_str(text).map_err(|e| e.to_string())
-    }
-    let config: Config = field(&metadata, "config").map_err(|r| bad("config", r))?;
-    config.validate().map_err(|r| bad("config", r))?;
-    let vocab: Vocab = field(&metadata, "vocab").map_err(|r| bad("vocab", r))?;
-    let grid: Grid = field(&metadata, "grid").map_err(|r| bad("grid", r))?;
-    if grid.steps_per_beat == 0 || grid.steps_per_beat > 48 {
-        return Err(bad(
-            "grid",
-            format!("steps_per_beat {} is not in 1..=48", grid.steps_per_beat),
-        ));
-    }
-    if grid.onsets != vocab.onsets() {
-        return Err(bad(
-            "grid",
-            "the grid's struck marks disagree with the vocabulary's".into(),
-        ));
-    }
-    let summary: TrainingSummary = match metadata.get("summary") {
-        Some(_) => field(&metadata, "summary").map_err(|r| bad("summary", r))?,
-        None => TrainingSummary::default(),
-    };
-    let fallback: PitchFallback = match metadata.get("fallback") {
-        Some(_) => field(&metadata, "fallback").map_err(|r| bad("fallback", r))?,
-        None => PitchFallback::default(),
-    };
-    fallback.check().map_err(|r| bad("fallback", r))?;
+    Ok((st, metadata))
+}
 
-    let expected = expected_tensors(&config).map_err(ModelError::candle(
-        name,
-        "cannot lay out the network of this config",
-    ))?;
+/// The parsed file and its metadata, checked to be a model of kind `expected`.
+pub(crate) fn header<'a>(
+    bytes: &'a [u8],
+    name: &str,
+    expected: &str,
+) -> Result<(SafeTensors<'a>, HashMap<String, String>), ModelError> {
+    let found = kind(bytes, name)?;
+    if found != expected {
+        return Err(ModelError::WrongKind {
+            name: name.to_string(),
+            found,
+            expected: expected.to_string(),
+        });
+    }
+    parse_header(bytes, name)
+}
+
+/// One metadata value as JSON.
+pub(crate) fn field<T: serde::de::DeserializeOwned>(
+    metadata: &HashMap<String, String>,
+    key: &str,
+) -> Result<T, String> {
+    let text = metadata.get(key).ok_or_else(|| "missing".to_string())?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
+/// The expected tensors of a file, checked for presence, dtype, shape and finiteness.
+pub(crate) fn load_tensors(
+    st: &SafeTensors,
+    expected: Vec<(String, Vec<usize>)>,
+    name: &str,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>, ModelError> {
     let mut tensors = HashMap::with_capacity(expected.len());
     for (tensor, shape) in expected {
         let view = st.tensor(&tensor).map_err(|_| ModelError::MissingTensor {
@@ -431,6 +479,48 @@ pub fn decode(bytes: &[u8], name: &str, device: &Device) -> Result<LoadedFile, M
         ))?;
         tensors.insert(tensor, t);
     }
+    Ok(tensors)
+}
+
+/// Parses and checks a seed model file's bytes. `name` is used in every error.
+pub fn decode(bytes: &[u8], name: &str, device: &Device) -> Result<LoadedFile, ModelError> {
+    let (st, mut metadata) = header(bytes, name, KIND_SEED)?;
+    let bad = |key: &str, reason: String| ModelError::BadMetadata {
+        name: name.to_string(),
+        key: key.to_string(),
+        reason,
+    };
+    let config: Config = field(&metadata, "config").map_err(|r| bad("config", r))?;
+    config.validate().map_err(|r| bad("config", r))?;
+    let vocab: Vocab = field(&metadata, "vocab").map_err(|r| bad("vocab", r))?;
+    let grid: Grid = field(&metadata, "grid").map_err(|r| bad("grid", r))?;
+    if grid.steps_per_beat == 0 || grid.steps_per_beat > 48 {
+        return Err(bad(
+            "grid",
+            format!("steps_per_beat {} is not in 1..=48", grid.steps_per_beat),
+        ));
+    }
+    if grid.onsets != vocab.onsets() {
+        return Err(bad(
+            "grid",
+            "the grid's struck marks disagree with the vocabulary's".into(),
+        ));
+    }
+    let summary: TrainingSummary = match metadata.get("summary") {
+        Some(_) => field(&metadata, "summary").map_err(|r| bad("summary", r))?,
+        None => TrainingSummary::default(),
+    };
+    let fallback: PitchFallback = match metadata.get("fallback") {
+        Some(_) => field(&metadata, "fallback").map_err(|r| bad("fallback", r))?,
+        None => PitchFallback::default(),
+    };
+    fallback.check().map_err(|r| bad("fallback", r))?;
+
+    let expected = expected_tensors(&config).map_err(ModelError::candle(
+        name,
+        "cannot lay out the network of this config",
+    ))?;
+    let tensors = load_tensors(&st, expected, name, device)?;
     if vocab.len() != config.vocab_size {
         return Err(ModelError::VocabMismatch {
             name: name.to_string(),
@@ -438,16 +528,11 @@ pub fn decode(bytes: &[u8], name: &str, device: &Device) -> Result<LoadedFile, M
             output: config.vocab_size,
         });
     }
-    for key in [
-        "format",
-        "format_version",
-        "config",
-        "vocab",
-        "grid",
-        "summary",
-        "fallback",
-    ] {
-        metadata.remove(key);
+    for key in RESERVED_KEYS
+        .iter()
+        .chain(&["config", "vocab", "grid", "summary", "fallback"])
+    {
+        metadata.remove(*key);
     }
     Ok(LoadedFile {
         meta: ModelMeta {
@@ -473,14 +558,12 @@ pub fn read(path: &Path, device: &Device) -> Result<LoadedFile, ModelError> {
 }
 
 /// serde_json for the metadata values, behind one object-safe method.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> Result<String, String>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Result<String, String> {
-            serde_json::to_string(self).map_err(|e| e.to_string())
-        }
+pub(crate) trait Json {
+    fn to_json(&self) -> Result<String, String>;
+}
+impl<T: serde::Serialize> Json for T {
+    fn to_json(&self) -> Result<String, String> {
+        serde_json::to_string(self).map_err(|e| e.to_string())
     }
 }
 

@@ -1,5 +1,7 @@
-//! The seed model: the reference design's network in candle, its one-file format, sampling,
-//! training and evaluation. Knows nothing of plugins; the plugin and the CLI use [`Model`].
+//! The networks, their one-file format, sampling, training and evaluation. Two kinds of model:
+//! the seed model (the reference design's chord-token network, [`Model`]) and the causal step
+//! model over the 88 keys ([`step::StepModel`]); [`AnyModel`] loads either from a file that names
+//! its kind. Knows nothing of plugins; the plugin and the CLI use these types.
 
 pub mod attention;
 pub mod attention_op;
@@ -14,6 +16,7 @@ pub mod network;
 pub mod recurrence;
 pub mod sampler;
 pub mod simd;
+pub mod step;
 pub mod train;
 
 use std::path::Path;
@@ -292,6 +295,66 @@ impl Model {
         }
         debug_assert!(out.iter().all(|&id| id != crate::roll::UNK_ID));
         Ok(out)
+    }
+}
+
+/// A model of either kind, as a file names it.
+pub enum AnyModel {
+    Seed(Model),
+    Step(step::StepModel),
+}
+
+impl AnyModel {
+    /// Loads a model file of any kind this program knows; the seed kind on `device`, the step
+    /// kind on the CPU (its inference is the plain-Rust path).
+    pub fn from_file(path: &Path, device: &Device) -> Result<AnyModel, ModelError> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            name: name.clone(),
+            source,
+        })?;
+        match file::kind(&bytes, &name)?.as_str() {
+            file::KIND_STEP => step::StepModel::from_file(path).map(AnyModel::Step),
+            _ => Model::from_file(path, device).map(AnyModel::Seed),
+        }
+    }
+
+    /// `seed` or `step`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AnyModel::Seed(_) => file::KIND_SEED,
+            AnyModel::Step(_) => file::KIND_STEP,
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            AnyModel::Seed(m) => m.name(),
+            AnyModel::Step(m) => m.name(),
+        }
+    }
+    pub fn grid(&self) -> Grid {
+        match self {
+            AnyModel::Seed(m) => m.grid(),
+            AnyModel::Step(m) => m.grid(),
+        }
+    }
+    pub fn summary(&self) -> &TrainingSummary {
+        match self {
+            AnyModel::Seed(m) => m.summary(),
+            AnyModel::Step(m) => m.summary(),
+        }
+    }
+    pub fn architecture(&self) -> String {
+        match self {
+            AnyModel::Seed(m) => m.architecture(),
+            AnyModel::Step(m) => m.architecture(),
+        }
+    }
+    pub fn parameter_count(&self) -> usize {
+        match self {
+            AnyModel::Seed(m) => m.parameter_count(),
+            AnyModel::Step(m) => m.parameter_count(),
+        }
     }
 }
 
