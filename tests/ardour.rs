@@ -286,7 +286,7 @@ fn check_grid(notes: &[Note], map: &TempoMap) -> GridReport {
         r.max_start_dev = r.max_start_dev.max(ds);
         r.max_end_dev = r.max_end_dev.max(de);
         r.shortest_samples = r.shortest_samples.min(len);
-        r.shortest_steps = r.shortest_steps.min(ge - gs);
+        r.shortest_steps = r.shortest_steps.min((ge - gs) * STEPS_PER_BEAT);
         let mut bad = Vec::new();
         if ds > map.tolerance(n.start_beats) {
             bad.push(format!("starts {ds:.1} samples off the grid"));

@@ -238,6 +238,7 @@ if phase == "create" then
 	emit ("info", "routing", src:name (), "->", dst:name ())
 
 	set_param ("Mode", 0) -- Manual
+	set_param ("Length", 2) -- bars: a phrase from beat 8 or 9 ends by beat 17, before every stop
 	set_param ("Seed", 1)
 	emit ("info", "seed_param", "set to 1 (plugin units)")
 	ARDOUR.LuaAPI.set_processor_param (player, 0, 1) -- Play
@@ -276,7 +277,8 @@ if phase == "create" then
 	end
 
 	-- Records from beat 0: the player plays, Generate is pressed at beat 7.5; the transport stops
-	-- at `stop_at`, or (with `stop_when_sounding`) as soon as a generated note sounds.
+	-- at `stop_at`, or (with `stop_when_sounding`) as soon as a note that started after beat 9
+	-- sounds.
 	local function record (label, stop_at, stop_when_sounding)
 		take:to_track ():rec_enable_control ():set_value (1, PBD.GroupControlDisposition.NoGroup)
 		locate (0)
@@ -290,7 +292,7 @@ if phase == "create" then
 		sleep (0.2)
 		set_param ("Generate", 0)
 		if stop_when_sounding then
-			local ok = wait_for_sounding_note (7.75 * SPB, stop_at)
+			local ok = wait_for_sounding_note (9 * SPB, stop_at)
 			emit ("info", label .. "_stopped_while_sounding", ok and 1 or 0)
 		else
 			wait_for_sample (stop_at)
