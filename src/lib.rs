@@ -9,6 +9,7 @@ pub mod cli;
 pub mod corpus;
 pub mod editor;
 pub mod engine;
+pub mod fs_safe;
 pub mod midi;
 pub mod model;
 pub mod params;

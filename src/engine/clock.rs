@@ -11,7 +11,9 @@
 //! stands (so note lengths and the capture stay exact); a report further off is a real jump and
 //! the clock follows it. If the reports drift from the count on average (a tempo ramp the host
 //! integrates, a host whose position runs at a slightly different rate), the count is pulled to
-//! their mean in small steps, never flagged as a jump.
+//! their mean in small steps, never flagged as a jump. When the tempo changes the host's report is
+//! taken as it is (its tempo map may have changed inside the last block, where our count cannot
+//! follow), again without a jump.
 
 use super::phrase::Timeline;
 
@@ -84,6 +86,8 @@ pub struct Clock {
     monotonic: f64,
     /// Timeline and expected start of the next block.
     expected: Option<(Timeline, f64)>,
+    /// The last block's tempo.
+    last_tempo: f64,
     /// Running mean of (host report − our count) while the host plays continuously, in beats.
     mean_deviation: f64,
     bars: BarAnchor,
@@ -133,6 +137,12 @@ impl Clock {
                 let tolerance = Self::jump_tolerance(tempo, sample_rate);
                 if deviation.abs() > tolerance {
                     (reported, true)
+                } else if tempo != self.last_tempo {
+                    // A tempo change: the host's position follows its tempo map, which may have
+                    // changed inside the last block (Ardour: 120 -> 90 BPM mid-block puts the
+                    // count 200 samples off). Its report is the better estimate; not a jump.
+                    self.mean_deviation = 0.0;
+                    (reported, false)
                 } else {
                     // Rounding or jitter: keep the count; follow a lasting drift in small steps.
                     self.mean_deviation += DEVIATION_WEIGHT * (deviation - self.mean_deviation);
@@ -180,6 +190,7 @@ impl Clock {
             self.internal = time.pos + length;
         }
         self.expected = Some((time.timeline, time.pos + length));
+        self.last_tempo = time.tempo;
     }
 }
 

@@ -114,9 +114,9 @@ pub fn write_smf(notes: &[Note], options: &WriteOptions) -> Vec<u8> {
     bytes
 }
 
-/// Writes notes to a file.
+/// Writes notes to a file; an existing file is replaced only once the new one is complete.
 pub fn write_file(path: &Path, notes: &[Note], options: &WriteOptions) -> std::io::Result<()> {
-    std::fs::write(path, write_smf(notes, options))
+    crate::fs_safe::write_atomically(path, &write_smf(notes, options))
 }
 
 fn meta(delta: u32, message: MetaMessage<'static>) -> TrackEvent<'static> {

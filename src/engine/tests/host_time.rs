@@ -313,3 +313,64 @@ fn a_session_restore_sends_no_controllers_but_played_ones_pass() {
         .iter()
         .any(|(t, e)| *t == 0 && matches!(e, Out::PedalUp { channel: 0 })));
 }
+
+/// Ardour changes tempo inside a block: its next position follows the new tempo from the change
+/// on, which the engine's count (the old tempo for the whole block) cannot know. After a tempo
+/// change the host's report is taken, so later events sit on the true grid again.
+#[test]
+fn a_tempo_change_inside_a_block_is_followed_without_a_jump() {
+    let mut rig = Rig::new(&CYCLE, false);
+    rig.rounding = 1.0 / 1920.0;
+    let mut settings = Settings {
+        quantize: StartQuantize::Step,
+        length_bars: 4,
+        ..Settings::default()
+    };
+    rig.wait_model(&settings);
+    settings.generate = true;
+    let frames = 1024u32;
+    let mut events = Vec::new();
+    let mut changed = false;
+    let t = Instant::now();
+    while rig.pos < 14.0 {
+        assert!(t.elapsed() < Duration::from_secs(20));
+        let start = rig.pos;
+        let tempo = rig.tempo;
+        let (_, out) = rig.block(frames, &settings, &[], None);
+        settings.generate = false;
+        if !changed && rig.pos > 4.0 {
+            // The change to 90 BPM falls 300 samples into this block: the true position moved
+            // on at 90 BPM for the rest of it.
+            changed = true;
+            rig.tempo = 90.0;
+            rig.pos = start + 300.0 * tempo / 60.0 / rig.sr + (frames - 300) as f64 * 1.5 / rig.sr;
+            continue;
+        }
+        let bps = tempo / 60.0 / rig.sr;
+        events.extend(
+            notes(&out)
+                .into_iter()
+                .map(|n| (start + n.timing as f64 * bps, n, tempo)),
+        );
+        if rig.engine.pending.is_some() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert!(changed);
+    assert_eq!(rig.engine.jumps(), 0);
+    let after: Vec<_> = events.iter().filter(|(b, _, _)| *b > 4.5).collect();
+    assert!(
+        after.len() >= 8,
+        "only {} events after the change",
+        after.len()
+    );
+    for (beat, n, tempo) in after {
+        let samples_per_beat = 60.0 / tempo * rig.sr;
+        let deviation = (beat - (beat * 4.0).round() / 4.0).abs() * samples_per_beat;
+        // Within the host's rounding (1/3840 beat) and a sample.
+        assert!(
+            deviation <= samples_per_beat / 3840.0 + 1.0,
+            "{n:?} at beat {beat:.5} is {deviation:.1} samples off the grid after the change"
+        );
+    }
+}
