@@ -258,3 +258,15 @@ fn written_files_read_back_in_both_formats() {
         assert_eq!(song.time_signature, (3, 4));
     }
 }
+
+#[test]
+fn a_note_years_into_the_file_is_refused_not_put_on_a_gigabyte_grid() {
+    // Division 1 tick per beat; a note-on after a delta of 2^28 - 1 ticks (the largest VLQ).
+    let far = vec![0xFF, 0xFF, 0xFF, 0x7F, 0x90, 60, 100, 0x01, 0x80, 60, 0];
+    let err = parse(&smf(0, 1, &[far])).unwrap_err();
+    assert!(err.to_string().contains("beats in"), "{err}");
+    // A long but real piece still reads.
+    let near = vec![0x83, 0xF4, 0x00, 0x90, 60, 100, 0x01, 0x80, 60, 0];
+    let song = parse(&smf(0, 1, &[near])).unwrap();
+    assert_eq!(song.notes[0].start_beats, 64_000.0);
+}

@@ -13,6 +13,8 @@ const GM_DRUM_CHANNEL: u8 = 9;
 /// Largest file we accept. The whole shared corpus is under 1 MB per file; anything past this is
 /// far more likely a wrong file than music.
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+/// Notes further in than this many beats (28 hours at 120 BPM) are "absurd".
+pub const MAX_SONG_BEATS: f64 = 200_000.0;
 /// A declared chunk length above this is "absurd": no real MIDI track is that long.
 const MAX_TRACK_EVENTS: usize = 10_000_000;
 
@@ -146,7 +148,16 @@ pub fn read_smf(bytes: &[u8], path: &Path, options: ReadOptions) -> Result<Song,
     if smf.tracks.iter().map(|t| t.len()).sum::<usize>() > MAX_TRACK_EVENTS {
         return Err(malformed(format!("more than {MAX_TRACK_EVENTS} events")));
     }
-    Ok(collect_notes(&smf, ticks_per_beat, options))
+    let song = collect_notes(&smf, ticks_per_beat, options);
+    // Delta times of up to 2^28 ticks at 1 tick per beat would put a note years in: the grid
+    // (4 steps a beat, 32 bytes a step) would need gigabytes. No piece is that long.
+    let last_note = song.notes.iter().map(|n| n.end_beats).fold(0.0, f64::max);
+    if last_note > MAX_SONG_BEATS {
+        return Err(malformed(format!(
+            "a note ends at beat {last_note:.0}, more than {MAX_SONG_BEATS:.0} beats in"
+        )));
+    }
+    Ok(song)
 }
 
 /// Walks the chunk headers. midly is lenient and would read a truncated track as a short one; a
