@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use continuo::engine::clock::HostTransport;
 use continuo::engine::snapshot::{snapshot_channels, ModelInfo};
 use continuo::engine::worker::{
-    spawn, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared,
+    spawn, BarPlacement, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared,
 };
 use continuo::engine::{Engine, Input, Live, Out, PhraseStore, Settings, Sink};
 use continuo::params::StartQuantize;
@@ -42,7 +42,14 @@ impl PhraseGenerator for Dense {
     fn window(&self) -> usize {
         50
     }
-    fn generate(&self, _c: &[Chord], steps: usize, _t: f32, _s: u64) -> Result<Vec<Chord>, String> {
+    fn generate(
+        &self,
+        _c: &[Chord],
+        _p: BarPlacement,
+        steps: usize,
+        _t: f32,
+        _s: u64,
+    ) -> Result<Vec<Chord>, String> {
         let a = Chord::struck_from(&[48, 52, 55, 60, 64, 67, 72, 76]);
         let b = Chord::struck_from(&[50, 53, 57, 62, 65, 69, 74, 77]);
         Ok((0..steps).map(|i| if i % 2 == 0 { a } else { b }).collect())

@@ -109,6 +109,8 @@ fn soak(blocks: u64, seed: u64) -> Report {
     let started = Instant::now();
     while report.blocks < blocks {
         report.segments += 1;
+        // The main thread's turn: nice-plug's queued GUI tasks run.
+        host.idle();
         // Between segments, as a host would: maybe a new sample rate (deactivate, activate),
         // a state saved and loaded back, a model swap through the state.
         match rng.below(6) {

@@ -23,7 +23,7 @@ use clock::{BlockTime, Clock, HostTransport};
 use phrase::{Phrase, Timeline};
 use playback::{NoteOut, Playback, Sounding};
 use snapshot::{AudioSnapshot, Status, MAX_CONTEXT_STEPS, MAX_PHRASE_NOTES};
-use worker::{AudioLink, Notice, Request, Response};
+use worker::{AudioLink, BarPlacement, Notice, Request, Response};
 
 use crate::midi::sustain::{pedal_is_down, CC_SUSTAIN};
 use crate::roll::{Chord, Grid, DEFAULT_WINDOW};
@@ -560,14 +560,27 @@ impl<E: Copy> Engine<E> {
             start,
             quantize_beats,
             timeline: time.timeline,
+            placement: BarPlacement::default(),
         };
         request.context[..window].copy_from_slice(&self.context_scratch[..window]);
+        request.placement = self.placement(time, start, window);
         self.next_request_id += 1;
         self.pending = Some(request.id);
         link.request(request);
     }
 
     /// `restoring`: controller-type input is a session restore and is not passed on.
+    /// Where a context of `len` steps ending at beat `start` sits in the host's bars.
+    fn placement(&self, time: &BlockTime, start: f64, len: usize) -> BarPlacement {
+        let spb = self.grid.steps_per_beat as f64;
+        let steps_per_bar = (time.bar_beats * spb).round().clamp(1.0, 1024.0) as i64;
+        let first = ((start - time.bar_anchor) * spb).round() as i64 - len as i64;
+        BarPlacement {
+            steps_per_bar: steps_per_bar as u32,
+            first_step_in_bar: first.rem_euclid(steps_per_bar) as u32,
+        }
+    }
+
     fn emit(
         &mut self,
         input: &[Input<E>],

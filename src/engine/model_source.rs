@@ -1,6 +1,11 @@
-//! The real generator: a [`crate::model::Model`] behind the engine's [`PhraseGenerator`] trait.
-//! Chords go to ids with `model::data::prompt_ids` (live input outside the vocabulary maps to its
-//! nearest chord), the model samples ids, ids come back as chords.
+//! The real generators behind the engine's [`PhraseGenerator`] trait, one per model kind:
+//! - the seed model ([`crate::model::Model`]): chords go to ids with `model::data::prompt_ids`
+//!   (live input outside the vocabulary maps to its nearest chord), the model samples ids, ids
+//!   come back as chords;
+//! - the step model ([`StepModel`]): it hears the context's 88 keys step by step at their places
+//!   in the host's bars and samples the continuation key by key; any chord in, any chord out.
+//!
+//! A model file names its kind; [`ModelSource::load`] opens either.
 //!
 //! Models are shared per process: the embedded default through [`Model::embedded`], user files
 //! through a path-keyed cache of weak references, so every instance that uses one file holds
@@ -11,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
 
 use super::snapshot::ModelInfo;
-use super::worker::{GeneratorSource, PhraseGenerator};
-use crate::model::{Model, SamplingOptions};
+use super::worker::{BarPlacement, GeneratorSource, PhraseGenerator};
+use crate::model::step::{chord_of, Meter, StepModel, StepSampling};
+use crate::model::{AnyModel, Model, SamplingOptions};
 use crate::roll::{Chord, Grid};
 
 /// Wraps a loaded model.
@@ -50,6 +56,7 @@ impl PhraseGenerator for ModelGenerator {
     fn generate(
         &self,
         context: &[Chord],
+        _placement: BarPlacement,
         steps: usize,
         temperature: f32,
         seed: u64,
@@ -70,6 +77,69 @@ impl PhraseGenerator for ModelGenerator {
     }
 }
 
+/// Wraps a loaded step model.
+pub struct StepGenerator {
+    model: Arc<StepModel>,
+}
+
+/// How much context the step model hears: everything the engine keeps (its running state has no
+/// window; 16 bars of 4/4).
+pub const STEP_CONTEXT: usize = super::snapshot::MAX_CONTEXT_STEPS;
+
+impl PhraseGenerator for StepGenerator {
+    fn info(&self) -> ModelInfo {
+        let m = &self.model;
+        ModelInfo {
+            name: m.name().to_string(),
+            architecture: m.architecture(),
+            parameter_count: m.parameter_count(),
+            vocab_size: 0,
+            grid: m.grid(),
+            window: STEP_CONTEXT,
+            training_summary: m.summary().to_string(),
+            device: format!("CPU ({})", m.kernels()),
+        }
+    }
+    fn grid(&self) -> Grid {
+        self.model.grid()
+    }
+    fn window(&self) -> usize {
+        STEP_CONTEXT
+    }
+    fn generate(
+        &self,
+        context: &[Chord],
+        placement: BarPlacement,
+        steps: usize,
+        temperature: f32,
+        seed: u64,
+    ) -> Result<Vec<Chord>, String> {
+        let m = &self.model;
+        let meter = Meter {
+            steps_per_beat: m.grid().steps_per_beat.max(1),
+            steps_per_bar: placement.steps_per_bar.max(1),
+        };
+        let first = placement.first_step_in_bar as u64;
+        let opts = StepSampling {
+            temperature,
+            ..StepSampling::default()
+        };
+        // Leading silence is not heard: the running state starts where the player did.
+        let heard = context
+            .iter()
+            .position(|c| !c.is_rest())
+            .unwrap_or(context.len());
+        let mut state = m.start(seed);
+        for (t, chord) in context.iter().enumerate().skip(heard) {
+            m.observe_chord(&mut state, chord, meter.position(first + t as u64));
+        }
+        let from = first + context.len() as u64;
+        Ok((0..steps as u64)
+            .map(|i| chord_of(&m.sample(&mut state, meter.position(from + i), &opts)))
+            .collect())
+    }
+}
+
 /// The plugin's source of models.
 pub struct ModelSource;
 
@@ -79,26 +149,70 @@ impl GeneratorSource for ModelSource {
         Ok(Arc::new(ModelGenerator::new(model)))
     }
     fn load(&self, path: &str) -> Result<Arc<dyn PhraseGenerator>, String> {
-        Ok(Arc::new(ModelGenerator::new(shared_model(Path::new(
-            path,
-        ))?)))
+        shared_generator(Path::new(path))
+    }
+}
+
+/// A loaded model of either kind, shared by every instance in the process.
+#[derive(Clone)]
+enum Loaded {
+    Seed(Arc<Model>),
+    Step(Arc<StepModel>),
+}
+
+#[derive(Clone)]
+enum WeakLoaded {
+    Seed(Weak<Model>),
+    Step(Weak<StepModel>),
+}
+
+impl WeakLoaded {
+    fn upgrade(&self) -> Option<Loaded> {
+        match self {
+            WeakLoaded::Seed(w) => w.upgrade().map(Loaded::Seed),
+            WeakLoaded::Step(w) => w.upgrade().map(Loaded::Step),
+        }
+    }
+    fn alive(&self) -> bool {
+        match self {
+            WeakLoaded::Seed(w) => w.strong_count() > 0,
+            WeakLoaded::Step(w) => w.strong_count() > 0,
+        }
+    }
+}
+
+fn generator_of(loaded: Loaded) -> Arc<dyn PhraseGenerator> {
+    match loaded {
+        Loaded::Seed(model) => Arc::new(ModelGenerator::new(model)),
+        Loaded::Step(model) => Arc::new(StepGenerator { model }),
+    }
+}
+
+/// Opens a model file of any kind the file names (an unknown kind is a clear error).
+fn load_file(path: &Path) -> Result<Loaded, String> {
+    match AnyModel::from_file(path, &candle_core::Device::Cpu).map_err(|e| e.to_string())? {
+        AnyModel::Seed(model) => Ok(Loaded::Seed(Arc::new(model))),
+        AnyModel::Step(model) => Ok(Loaded::Step(Arc::new(model))),
     }
 }
 
 /// One copy of a model file's weights per process.
-fn shared_model(path: &Path) -> Result<Arc<Model>, String> {
-    static CACHE: OnceLock<parking_lot::Mutex<HashMap<PathBuf, Weak<Model>>>> = OnceLock::new();
+fn shared_generator(path: &Path) -> Result<Arc<dyn PhraseGenerator>, String> {
+    static CACHE: OnceLock<parking_lot::Mutex<HashMap<PathBuf, WeakLoaded>>> = OnceLock::new();
     let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(model) = cache.lock().get(&key).and_then(Weak::upgrade) {
-        return Ok(model);
+    if let Some(loaded) = cache.lock().get(&key).and_then(WeakLoaded::upgrade) {
+        return Ok(generator_of(loaded));
     }
     // Loaded outside the lock: another instance may load the same file at the same time, and
     // one of the two copies is then dropped, which is harmless.
-    let model =
-        Arc::new(Model::from_file(path, &candle_core::Device::Cpu).map_err(|e| e.to_string())?);
+    let loaded = load_file(path)?;
+    let weak = match &loaded {
+        Loaded::Seed(m) => WeakLoaded::Seed(Arc::downgrade(m)),
+        Loaded::Step(m) => WeakLoaded::Step(Arc::downgrade(m)),
+    };
     let mut cache = cache.lock();
-    cache.retain(|_, weak| weak.strong_count() > 0);
-    cache.insert(key, Arc::downgrade(&model));
-    Ok(model)
+    cache.retain(|_, weak| weak.alive());
+    cache.insert(key, weak);
+    Ok(generator_of(loaded))
 }

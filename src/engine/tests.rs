@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use super::clock::HostTransport;
 use super::playback::NoteOut;
 use super::snapshot::{snapshot_channels, ModelInfo, SnapshotReader};
-use super::worker::{spawn, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared};
+use super::worker::{
+    spawn, BarPlacement, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared,
+};
 use super::*;
 use crate::roll::Chord;
 
@@ -37,6 +39,7 @@ impl PhraseGenerator for Scripted {
     fn generate(
         &self,
         context: &[Chord],
+        _placement: BarPlacement,
         steps: usize,
         _t: f32,
         _seed: u64,

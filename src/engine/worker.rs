@@ -20,6 +20,25 @@ use super::snapshot::{ModelInfo, WorkerSnapshot, MAX_CONTEXT_STEPS};
 use super::store::PhraseStore;
 use crate::roll::{Chord, Grid};
 
+/// Where the context sits in the host's bars, for models that hear the meter (the step model's
+/// step-in-beat and beat-in-bar inputs). Plain data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarPlacement {
+    /// Grid steps in a bar (16 for 4/4 in 16ths, 12 for 3/4, 14 for 7/8).
+    pub steps_per_bar: u32,
+    /// Which step of its bar the context's first step is (0..steps_per_bar).
+    pub first_step_in_bar: u32,
+}
+
+impl Default for BarPlacement {
+    fn default() -> Self {
+        Self {
+            steps_per_bar: 16,
+            first_step_in_bar: 0,
+        }
+    }
+}
+
 /// Something that continues a sequence of grid chords: the real model, or a scripted stand-in in
 /// tests.
 pub trait PhraseGenerator: Send + Sync {
@@ -28,10 +47,12 @@ pub trait PhraseGenerator: Send + Sync {
     fn grid(&self) -> Grid;
     /// How many steps of context it looks at.
     fn window(&self) -> usize;
-    /// Exactly `steps` chords continuing `context` (oldest first). Same seed, same answer.
+    /// Exactly `steps` chords continuing `context` (oldest first), which starts at `placement`
+    /// in the host's bars. Same seed, same answer.
     fn generate(
         &self,
         context: &[Chord],
+        placement: BarPlacement,
         steps: usize,
         temperature: f32,
         seed: u64,
@@ -64,6 +85,8 @@ pub struct Request {
     /// If it arrives late, it starts at the next multiple of this many beats instead.
     pub quantize_beats: f64,
     pub timeline: Timeline,
+    /// Where the context's first step falls in the host's bars.
+    pub placement: BarPlacement,
 }
 
 impl Request {
@@ -346,7 +369,13 @@ impl Worker {
         let started = Instant::now();
         let context = request.context();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            generator.generate(context, request.steps, request.temperature, seed)
+            generator.generate(
+                context,
+                request.placement,
+                request.steps,
+                request.temperature,
+                seed,
+            )
         }));
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let chords = match result {
