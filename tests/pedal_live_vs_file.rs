@@ -136,7 +136,7 @@ fn file_steps(bytes: &[u8], sustain_pedal: bool) -> Vec<Chord> {
 #[test]
 fn a_pedalled_performance_gives_the_same_steps_live_and_from_a_file() {
     let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pedal/prelude_bwv846.mid");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/piano/bach_prelude_bwv_846.mid");
     let (tpq, score) = merged_events(&std::fs::read(fixture).unwrap());
     let performance = pedalled(&score, tpq);
     let file = write_format0(&performance, tpq);
