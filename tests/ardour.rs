@@ -64,6 +64,31 @@ fn find_bundle() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_dir())
 }
 
+fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| newest_mtime(&e.ok()?.path()))
+        .max()
+}
+
+/// A bundle older than the sources tests old code: say so (the test cannot rebuild it).
+fn warn_if_stale(bundle: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    if let (Some(built), Some(edited)) = (newest_mtime(bundle), newest_mtime(&src)) {
+        if edited > built {
+            eprintln!(
+                "warning: {} is older than src/; run `cargo xtask bundle continuo --release` \
+                 to test the current code",
+                bundle.display()
+            );
+        }
+    }
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -396,6 +421,7 @@ fn continuo_in_ardour() {
     };
     let started = Instant::now();
     eprintln!("bundle: {}", bundle.display());
+    warn_if_stale(&bundle);
 
     let scratch = tempfile::tempdir().unwrap();
     let home = scratch.path().join("home");
