@@ -5,6 +5,10 @@ use std::process::Command;
 
 use continuo::midi::{read_file, ReadOptions};
 
+mod common;
+
+use common::{chorale_folder, CHORALE_FIXTURES};
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn continuo() -> Command {
@@ -21,7 +25,7 @@ fn corpus_json_reports_files_steps_and_failures() {
     )
     .unwrap();
     let out = continuo()
-        .args(["corpus", FIXTURES, "--json"])
+        .args(["corpus", chorale_folder(), "--json"])
         .arg(&bad)
         .output()
         .unwrap();
@@ -36,7 +40,7 @@ fn corpus_json_reports_files_steps_and_failures() {
     assert_eq!(failed.len(), 1);
     assert!(failed[0]["path"].as_str().unwrap().ends_with("broken.mid"));
     assert!(failed[0]["error"].as_str().unwrap().contains("broken.mid"));
-    let notes: u64 = ["bwv66.6.mid", "bwv323.mid", "bwv281.mid", "bwv165.6.mid"]
+    let notes: u64 = CHORALE_FIXTURES
         .iter()
         .map(|f| {
             read_file(&Path::new(FIXTURES).join(f), ReadOptions::default())
@@ -54,7 +58,10 @@ fn corpus_json_reports_files_steps_and_failures() {
 
 #[test]
 fn corpus_text_report_and_missing_path_error() {
-    let out = continuo().args(["corpus", FIXTURES]).output().unwrap();
+    let out = continuo()
+        .args(["corpus", chorale_folder()])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("files read:       4"), "{text}");

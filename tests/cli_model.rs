@@ -5,6 +5,10 @@ use std::process::{Command, Output};
 
 use continuo::midi::{read_file, ReadOptions};
 
+mod common;
+
+use common::{chorale_folder, CHORALE_FIXTURES};
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn continuo(args: &[&str]) -> Output {
@@ -122,9 +126,9 @@ fn eval_json_has_the_documented_keys() {
     let out = ok(&[
         "eval",
         "--data",
-        FIXTURES,
+        chorale_folder(),
         "--baseline-data",
-        FIXTURES,
+        chorale_folder(),
         "--json",
         "--device",
         "cpu",
@@ -139,7 +143,7 @@ fn eval_json_has_the_documented_keys() {
     assert!(r["nll_per_step"].as_f64().unwrap() > 0.0);
     assert!(r["baselines"]["unigram"]["nll_per_step"].as_f64().unwrap() > 0.0);
     assert!(r["baselines"]["bigram"]["nll_per_step"].as_f64().unwrap() > 0.0);
-    let steps: usize = ["bwv66.6.mid", "bwv323.mid", "bwv281.mid", "bwv165.6.mid"]
+    let steps: usize = CHORALE_FIXTURES
         .iter()
         .map(|f| {
             continuo::roll::notes_to_roll(
@@ -163,7 +167,7 @@ fn train_then_info_and_eval_on_the_held_out_piece() {
     ok(&[
         "train",
         "--data",
-        FIXTURES,
+        chorale_folder(),
         "-o",
         m,
         "--epochs",

@@ -766,3 +766,21 @@ pub fn wait_saved_phrase(host: &mut Host) -> continuo::engine::phrase::SavedPhra
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// The chorale fixtures, as a folder of their own (tests/fixtures also holds other pieces):
+/// what the CLI tests train and evaluate on.
+pub fn chorale_folder() -> &'static str {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for name in CHORALE_FIXTURES {
+            std::fs::copy(fixtures.join(name), dir.path().join(name)).expect("copy fixture");
+        }
+        dir
+    });
+    dir.path().to_str().expect("UTF-8 temp path")
+}
+
+/// The Bach chorales in tests/fixtures.
+pub const CHORALE_FIXTURES: [&str; 4] = ["bwv66.6.mid", "bwv323.mid", "bwv281.mid", "bwv165.6.mid"];
