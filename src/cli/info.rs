@@ -13,11 +13,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    let model = super::common::load_model(args.model.as_deref(), "cpu", 1)?;
+    let model = match super::common::load_any(args.model.as_deref(), "cpu", 1)? {
+        crate::model::AnyModel::Seed(m) => m,
+        crate::model::AnyModel::Step(m) => return run_step(&args, &m),
+    };
     let grid = model.grid();
     if args.json {
         let value = serde_json::json!({
             "name": model.name(),
+            "kind": "seed",
             "architecture": model.architecture(),
             "parameters": model.parameter_count(),
             "vocab_size": model.vocab().len(),
@@ -32,6 +36,7 @@ pub fn run(args: Args) -> Result<(), String> {
         return Ok(());
     }
     println!("model:        {}", model.name());
+    println!("kind:         seed (chord tokens)");
     println!("architecture: {}", model.architecture());
     println!("parameters:   {}", model.parameter_count());
     println!(
@@ -48,6 +53,58 @@ pub fn run(args: Args) -> Result<(), String> {
     println!("context:      {} steps", model.config().window);
     println!("training:     {}", model.summary());
     let s = model.summary();
+    if !s.command.is_empty() {
+        println!("command:      {}", s.command);
+    }
+    Ok(())
+}
+
+fn run_step(args: &Args, model: &crate::model::step::StepModel) -> Result<(), String> {
+    let grid = model.grid();
+    let s = model.summary();
+    if args.json {
+        let value = serde_json::json!({
+            "name": model.name(),
+            "kind": "step",
+            "architecture": model.architecture(),
+            "parameters": model.parameter_count(),
+            "grid": grid,
+            "config": model.config(),
+            "summary": s,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!("model:        {}", model.name());
+    println!("kind:         step (the 88 keys, off / held / struck, any chord)");
+    println!("architecture: {}", model.architecture());
+    println!("parameters:   {}", model.parameter_count());
+    println!(
+        "grid:         {} steps per beat, struck marks",
+        grid.steps_per_beat
+    );
+    println!("context:      everything heard since the start (running state)");
+    if s.data.is_empty() && s.epochs == 0.0 {
+        println!("training:     untrained or without a training summary");
+    } else {
+        println!(
+            "training:     {} ({} pieces, {} held out), {:.2} epochs of {} steps, chunks transposed within ±{}, best epoch {}: held-out NLL {:.3} nats/step (exact, whole pieces), train loss {:.3}; {:.0} min, saved {}",
+            s.data.join(", "),
+            s.train_files,
+            s.val_files.len(),
+            s.epochs,
+            s.train_windows,
+            s.transpose,
+            s.best_epoch,
+            s.val_loss,
+            s.train_loss,
+            s.wall_seconds / 60.0,
+            s.date
+        );
+    }
     if !s.command.is_empty() {
         println!("command:      {}", s.command);
     }

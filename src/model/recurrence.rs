@@ -248,6 +248,9 @@ struct Dims {
     t: usize,
     batch: usize,
     h: usize,
+    /// Directions laid side by side in the `gx` and state layouts (2 for the BiGRU, 1 for the
+    /// one-directional GRU).
+    dirs: usize,
 }
 
 impl Dims {
@@ -263,18 +266,18 @@ impl Dims {
     /// Offset of window `bi`'s `3H` input projections of direction `d` at input time `tt` in `gx`
     /// `[B, T, 2, 3H]`.
     fn gx_at(&self, d: usize, tt: usize, bi: usize) -> usize {
-        ((bi * self.t + tt) * 2 + d) * 3 * self.h
+        ((bi * self.t + tt) * self.dirs + d) * 3 * self.h
     }
 
     /// Offset of window `bi`'s state of direction `d` at input time `tt` in `[B, T, 2, H]`.
     fn state_at(&self, d: usize, tt: usize, bi: usize) -> usize {
-        ((bi * self.t + tt) * 2 + d) * self.h
+        ((bi * self.t + tt) * self.dirs + d) * self.h
     }
 }
 
 /// The forward loop of direction `d`: its states `[T, B, H]` in loop order.
 fn forward_direction(d: usize, gx: &[f32], w: &[f32], b: &[f32], dims: Dims) -> Vec<f32> {
-    let Dims { t, batch, h } = dims;
+    let Dims { t, batch, h, .. } = dims;
     let (h3, bh) = (3 * h, batch * h);
     let par = parallelism(2);
     let wd = &w[d * h * h3..(d + 1) * h * h3];
@@ -309,7 +312,12 @@ fn forward_direction(d: usize, gx: &[f32], w: &[f32], b: &[f32], dims: Dims) -> 
 
 /// The forward loop on plain slices; returns the states `[B, T, 2, H]`.
 pub fn forward(gx: &[f32], w: &[f32], b: &[f32], t: usize, batch: usize, h: usize) -> Vec<f32> {
-    let dims = Dims { t, batch, h };
+    let dims = Dims {
+        t,
+        batch,
+        h,
+        dirs: 2,
+    };
     let dirs = both_directions(|d| forward_direction(d, gx, w, b, dims));
     let mut out = vec![0f32; t * 2 * batch * h];
     for (d, states) in dirs.iter().enumerate() {
@@ -336,7 +344,7 @@ fn backward_direction(
     dstates: &[f32],
     dims: Dims,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let Dims { t, batch, h } = dims;
+    let Dims { t, batch, h, .. } = dims;
     let (h3, bh) = (3 * h, batch * h);
     let par = parallelism(2);
     let wd = &w[d * h * h3..(d + 1) * h * h3];
@@ -430,7 +438,12 @@ pub fn backward(
     batch: usize,
     h: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let dims = Dims { t, batch, h };
+    let dims = Dims {
+        t,
+        batch,
+        h,
+        dirs: 2,
+    };
     let h3 = 3 * h;
     let dirs = both_directions(|d| backward_direction(d, gx, w, b, states, dstates, dims));
     let mut dgx = vec![0f32; gx.len()];
@@ -499,6 +512,97 @@ impl CustomOp3 for FusedBiGru {
         let h = h3 / 3;
         let v = |x: &Tensor| x.flatten_all().and_then(|x| x.to_vec1::<f32>());
         let (dgx, dw, db) = backward(&v(gx)?, &v(w)?, &v(b)?, &v(res)?, &v(grad)?, t, batch, h);
+        let dev = gx.device();
+        Ok((
+            Some(Tensor::from_vec(dgx, gx.shape(), dev)?),
+            Some(Tensor::from_vec(dw, w.shape(), dev)?),
+            Some(Tensor::from_vec(db, b.shape(), dev)?),
+        ))
+    }
+}
+
+/// A one-directional GRU as one fused CPU op (the step model's time GRU): `gx` `[B, T, 3H]`
+/// (input projections, `b_ih` not added), `w` `[H, 3H]` (`W_hhᵀ`), `b` `[2, 3H]` (`b_ih`,
+/// `b_hh`) → states `[B, T, H]`, each sequence from a zero state. The same loops as the BiGRU's
+/// forward direction, so its backward is one pass instead of candle's per-step ops (whose
+/// `narrow` of the projections costs a full-size gradient per step).
+pub struct FusedGru;
+
+impl CustomOp3 for FusedGru {
+    fn name(&self) -> &'static str {
+        "fused-gru"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (batch, t, h3) = l1.shape().dims3()?;
+        let h = h3 / 3;
+        if h3 % 3 != 0 || l2.shape().dims() != [h, h3] || l3.shape().dims() != [2, h3] {
+            candle_core::bail!(
+                "fused-gru: shapes {:?} {:?} {:?} do not fit",
+                l1.shape(),
+                l2.shape(),
+                l3.shape()
+            );
+        }
+        let dims = Dims {
+            t,
+            batch,
+            h,
+            dirs: 1,
+        };
+        let (gx, w, b) = (
+            contiguous_f32("fused-gru", s1, l1, "gx")?,
+            contiguous_f32("fused-gru", s2, l2, "w")?,
+            contiguous_f32("fused-gru", s3, l3, "b")?,
+        );
+        let states = forward_direction(0, gx, w, b, dims);
+        // Loop order [T, B, H] → [B, T, H].
+        let mut out = vec![0f32; t * batch * h];
+        for s in 0..t {
+            for bi in 0..batch {
+                let at = dims.state_at(0, s, bi);
+                let from = (s * batch + bi) * h;
+                out[at..at + h].copy_from_slice(&states[from..from + h]);
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((batch, t, h))))
+    }
+
+    fn bwd(
+        &self,
+        gx: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (batch, t, h3) = gx.dims3()?;
+        let h = h3 / 3;
+        let dims = Dims {
+            t,
+            batch,
+            h,
+            dirs: 1,
+        };
+        let v = |x: &Tensor| x.contiguous()?.flatten_all()?.to_vec1::<f32>();
+        let (dgx_loop, dw, db) =
+            backward_direction(0, &v(gx)?, &v(w)?, &v(b)?, &v(res)?, &v(grad)?, dims);
+        let mut dgx = vec![0f32; batch * t * h3];
+        for s in 0..t {
+            for bi in 0..batch {
+                let at = dims.gx_at(0, s, bi);
+                let from = (s * batch + bi) * h3;
+                dgx[at..at + h3].copy_from_slice(&dgx_loop[from..from + h3]);
+            }
+        }
         let dev = gx.device();
         Ok((
             Some(Tensor::from_vec(dgx, gx.shape(), dev)?),

@@ -290,20 +290,18 @@ pub fn fill_batch(
     len: usize,
     batch: &mut Batch,
 ) {
-    let f = config.features();
     let n = chunks.len() * len;
     batch.chunks = chunks.len();
     batch.len = len;
     batch.prev_keys.clear();
     batch.prev_keys.resize(n * 2 * KEYS, 0.0);
-    batch.features.clear();
-    batch.features.resize(n * KEYS * f, 0.0);
     batch.mask.clear();
     batch.mask.resize(n * KEYS * STATES, 0.0);
     batch.step_in_beat.clear();
     batch.beat_in_bar.clear();
     batch.bar_beats.clear();
-    batch.nade.clear();
+    batch.prev.clear();
+    batch.cur.clear();
     batch.targets.clear();
     batch.weights.clear();
     let silence = [OFF; KEYS];
@@ -344,10 +342,9 @@ pub fn fill_batch(
                     pk[KEYS + k] = 1.0;
                 }
             }
+            batch.prev.push(prev);
+            batch.cur.push(cur);
             for k in 0..KEYS {
-                let at = (row * KEYS + k) * f;
-                key_features(config, &prev, &cur, k, &mut batch.features[at..at + f]);
-                batch.nade.push((k * STATES) as u32 + cur[k] as u32);
                 batch.targets.push(cur[k] as u32);
                 if prev[k] == OFF {
                     batch.mask[(row * KEYS + k) * STATES + HELD as usize] = MASKED;
