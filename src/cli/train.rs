@@ -158,7 +158,7 @@ pub fn run(args: Args) -> Result<(), String> {
         },
         config,
         checkpoint_minutes: args.checkpoint_minutes,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: command_line(),
         changes: ResumeChanges {
             window: args.window,
             stride: args.stride,
@@ -212,7 +212,7 @@ fn run_step(args: Args, device: &candle_core::Device, stop: &AtomicBool) -> Resu
         },
         config,
         checkpoint_minutes: args.checkpoint_minutes,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: command_line(),
         change_transpose: args.transpose,
         change_chunk_len: args.chunk,
         ..d
@@ -227,4 +227,13 @@ fn run_step(args: Args, device: &candle_core::Device, stop: &AtomicBool) -> Resu
     println!("{}", report.summary);
     println!("model: {}", report.model.display());
     Ok(())
+}
+
+/// The command line as typed, with the program named `continuo` (the model file keeps it, and
+/// must not hold the training machine's paths to the binary).
+fn command_line() -> String {
+    std::iter::once("continuo".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

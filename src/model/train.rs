@@ -205,6 +205,7 @@ pub struct Prepared {
 /// Reads, splits by piece, augments the training pieces by transposition, builds the vocabulary
 /// (unless given) and the per-pitch fallback from the training pieces only, and cuts windows.
 /// Every step is a training example here; [`train`] picks one phase of the stride per epoch.
+/// `progress` is called after each file read.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
     paths: &[PathBuf],
@@ -216,10 +217,9 @@ pub fn prepare(
     max_val_windows: usize,
     seed: u64,
     vocab: Option<Vocab>,
+    progress: &mut dyn FnMut(&Path),
 ) -> Result<Prepared, String> {
-    let bar = crate::cli::progress_bar(0, "reading");
-    let pieces = data::read_pieces(paths, grid, |_| bar.inc(1))?;
-    bar.finish_and_clear();
+    let pieces = data::read_pieces(paths, grid, progress)?;
     let (train_idx, val_idx) = split_pieces(pieces.len(), val_fraction, seed);
     let train_rolls: Vec<Vec<Chord>> = train_idx
         .iter()
@@ -597,6 +597,7 @@ pub fn train(
         state.max_val_windows,
         state.seed,
         resumed.as_ref().map(|l| l.meta.vocab.clone()),
+        &mut |_| {},
     )?;
     config.vocab_size = prepared.vocab.len();
     config.validate()?;
