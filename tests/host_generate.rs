@@ -49,18 +49,6 @@ fn setup(mode: f64, length_bars: i32, quantize: f64) -> Vec<In> {
     ]
 }
 
-/// Plays `beats` of a chorale into the plugin in 512-sample blocks.
-fn play_chorale(audio: &mut Audio, beats: f64, blocks: &mut Vec<Block>) {
-    let start = (audio.transport.pos * 60.0 / audio.transport.tempo * SAMPLE_RATE).round() as u64;
-    let events = chorale("bwv66.6.mid", beats, audio.transport.tempo, start);
-    let end = events.last().unwrap().0 + 1;
-    let mut at = start;
-    while at < end {
-        blocks.push(audio.block(512, &events_in(&events, at, 512)));
-        at += 512;
-    }
-}
-
 /// Runs blocks (sizes from `size`) until `until` says so, giving the inference thread time while
 /// nothing has come yet.
 fn run(
@@ -343,12 +331,7 @@ fn fuzzing_parameters_transport_notes_block_sizes_and_sample_rates() {
                     3 => audio.transport.absent = !audio.transport.absent,
                     _ => {}
                 }
-                input.sort_by_key(|e| match e {
-                    In::On { time, .. }
-                    | In::Off { time, .. }
-                    | In::Param { time, .. }
-                    | In::Midi { time, .. } => *time,
-                });
+                input.sort_by_key(In::time);
                 let block = audio.block(frames, &input);
                 events.extend(
                     block

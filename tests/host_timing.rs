@@ -29,18 +29,6 @@ fn setup(quantize: f64, bars: i32) -> Vec<In> {
     ]
 }
 
-/// Plays `beats` of a chorale in 512-sample blocks from the transport's position.
-fn play_chorale(audio: &mut Audio, beats: f64, blocks: &mut Vec<Block>) {
-    let start = (audio.transport.pos * 60.0 / audio.transport.tempo * SAMPLE_RATE).round() as u64;
-    let events = chorale("bwv66.6.mid", beats, audio.transport.tempo, start);
-    let end = events.last().unwrap().0 + 1;
-    let mut at = start;
-    while at < end {
-        blocks.push(audio.block(512, &events_in(&events, at, 512)));
-        at += 512;
-    }
-}
-
 fn press(audio: &mut Audio, blocks: &mut Vec<Block>) {
     blocks.push(audio.block(64, &[param("Generate", 1.0)]));
     blocks.push(audio.block(64, &[param("Generate", 0.0)]));

@@ -221,12 +221,7 @@ fn soak(blocks: u64, seed: u64) -> Report {
                     6 => audio.transport.absent = !audio.transport.absent,
                     _ => {}
                 }
-                input.sort_by_key(|e| match e {
-                    In::On { time, .. }
-                    | In::Off { time, .. }
-                    | In::Param { time, .. }
-                    | In::Midi { time, .. } => *time,
-                });
+                input.sort_by_key(In::time);
                 if i == 0 {
                     input.insert(
                         0,

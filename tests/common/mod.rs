@@ -79,6 +79,31 @@ pub enum In {
     },
 }
 
+impl In {
+    /// The event's sample offset in its block.
+    pub fn time(&self) -> u32 {
+        match *self {
+            In::On { time, .. }
+            | In::Off { time, .. }
+            | In::Param { time, .. }
+            | In::Midi { time, .. } => time,
+        }
+    }
+}
+
+/// Plays `beats` of a chorale (bwv66.6) into the plugin in 512-sample blocks from the
+/// transport's position.
+pub fn play_chorale(audio: &mut Audio, beats: f64, blocks: &mut Vec<Block>) {
+    let start = (audio.transport.pos * 60.0 / audio.transport.tempo * SAMPLE_RATE).round() as u64;
+    let events = chorale("bwv66.6.mid", beats, audio.transport.tempo, start);
+    let end = events.last().unwrap().0 + 1;
+    let mut at = start;
+    while at < end {
+        blocks.push(audio.block(512, &events_in(&events, at, 512)));
+        at += 512;
+    }
+}
+
 /// An event the plugin sent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Out {
