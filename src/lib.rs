@@ -10,6 +10,7 @@ pub mod corpus;
 pub mod editor;
 pub mod engine;
 pub mod fs_safe;
+pub mod judge;
 pub mod midi;
 pub mod model;
 pub mod params;

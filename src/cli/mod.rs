@@ -6,6 +6,7 @@ mod corpus;
 mod eval;
 mod generate;
 mod info;
+mod judge;
 mod quantize;
 mod train;
 
@@ -36,6 +37,9 @@ enum Command {
     Eval(eval::Args),
     /// Continue a MIDI file with a model.
     Generate(generate::Args),
+    /// Continue prompts cut from pieces and compare with the real continuations: bass, texture,
+    /// onsets, pitch classes, key, and copies of the training data.
+    Judge(judge::Args),
     /// Show a model's architecture, vocabulary, grid and training summary.
     Info(info::Args),
 }
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Info(args) => info::run(args),
+        Command::Judge(args) => judge::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
