@@ -24,7 +24,7 @@ fn context(model: &Model) -> Vec<u32> {
 /// window, so this is the shipped network run on a 50-step window (the speed target is
 /// stated for these sizes: vocabulary 4096, window 50).
 fn reference_sized() -> Model {
-    let bytes = include_bytes!("../models/default.safetensors");
+    let bytes = include_bytes!("../models/chorale-seed.safetensors");
     let mut loaded = file::decode(bytes, "default", &Device::Cpu).expect("embedded model");
     loaded.meta.config.window = DEFAULT_WINDOW;
     Model::from_parts(loaded.meta, loaded.tensors, "reference-sized", &Device::Cpu)
@@ -34,7 +34,7 @@ fn reference_sized() -> Model {
 fn bench(c: &mut Criterion) {
     // One thread for every matrix product (candle's and gemm's pools read this).
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let model = Model::embedded().expect("embedded model");
+    let model = chorale_seed();
     let label = format!("default model (window {})", model.config().window);
     bench_model(c, &label, &model);
     bench_model(c, "reference sizes (window 50)", &reference_sized());
@@ -85,3 +85,15 @@ criterion_group! {
     targets = bench
 }
 criterion_main!(benches);
+
+/// The built-in round-1 seed model (chorales), the process's shared copy.
+fn chorale_seed() -> std::sync::Arc<Model> {
+    match continuo::model::builtin::Builtin::find("chorale-seed")
+        .expect("built in")
+        .shared()
+        .expect("loads")
+    {
+        continuo::model::builtin::Shared::Seed(m) => m,
+        _ => panic!("chorale-seed is a seed model"),
+    }
+}

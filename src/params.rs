@@ -46,7 +46,8 @@ pub struct ContinuoParams {
     #[id = "bypass"]
     pub bypass: BoolParam,
 
-    /// A model file chosen by the user; empty = the embedded default.
+    /// The model: `builtin:NAME` (see `model::builtin`) or a file chosen by the user; empty = the
+    /// built-in default.
     #[persist = "model-path"]
     pub model_path: Arc<parking_lot::RwLock<String>>,
     /// The last generated phrase, so it comes back with the project.

@@ -45,6 +45,8 @@ fn generate_is_seeded_and_has_the_asked_length() {
     let run = |out: &Path, seed: &str| {
         ok(&[
             "generate",
+            "--model",
+            "builtin:chorale-seed",
             "--prompt",
             &prompt,
             "-o",
@@ -88,6 +90,8 @@ fn generate_is_seeded_and_has_the_asked_length() {
     let d = dir.path().join("d.mid");
     ok(&[
         "generate",
+        "--model",
+        "builtin:chorale-seed",
         "--prompt",
         &prompt,
         "-o",
@@ -113,18 +117,34 @@ fn generate_is_seeded_and_has_the_asked_length() {
 }
 
 #[test]
-fn info_describes_the_embedded_model() {
-    let out = ok(&["info"]);
+fn info_describes_the_built_in_models() {
+    let out = ok(&["info", "--model", "builtin:chorale-seed"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("BiGRU(128)"), "{text}");
     assert!(text.contains("parameters:"));
     assert!(text.contains("vocabulary:"));
+    // The default is the piano step model.
+    let text = String::from_utf8_lossy(&ok(&["info"]).stdout).into_owned();
+    assert!(text.contains("piano-step (built in)"), "{text}");
+    assert!(text.contains("kind:         step"), "{text}");
+    let text = String::from_utf8_lossy(&ok(&["info", "--model", "builtin:piano-seed"]).stdout)
+        .into_owned();
+    assert!(text.contains("corpus-piano"), "{text}");
+    let out = continuo(&["info", "--model", "builtin:harpsichord"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("piano-step, piano-seed, chorale-seed"),
+        "{err}"
+    );
 }
 
 #[test]
 fn eval_json_has_the_documented_keys() {
     let out = ok(&[
         "eval",
+        "--model",
+        "builtin:chorale-seed",
         "--data",
         chorale_folder(),
         "--baseline-data",

@@ -44,7 +44,7 @@ fn f(v: &serde_json::Value, set: &str, field: &str) -> f64 {
 #[test]
 fn the_piano_model_keeps_the_bass_the_chorale_model_lost() {
     let step = judge("piano-step.safetensors", &[]);
-    let chorale = judge("default.safetensors", &[]);
+    let chorale = judge("chorale-seed.safetensors", &[]);
     assert_eq!(step["cuts"].as_array().unwrap().len(), 12);
     // The real continuations are the same music for both models.
     assert_eq!(step["real"], chorale["real"]);

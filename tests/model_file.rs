@@ -258,13 +258,13 @@ fn patch_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
     out
 }
 
-/// The model built into the binary loads, is shared, and generates.
+/// A model built into the binary loads once per process and generates.
 #[test]
-fn embedded_default_model_loads_and_generates() {
-    let a = Model::embedded().unwrap();
-    let b = Model::embedded().unwrap();
+fn a_built_in_seed_model_loads_is_shared_and_generates() {
+    let a = chorale_seed();
+    let b = chorale_seed();
     assert!(std::sync::Arc::ptr_eq(&a, &b), "loaded once per process");
-    assert_eq!(a.name(), continuo::model::EMBEDDED_NAME);
+    assert_eq!(a.name(), "chorale-seed (built in)");
     assert_eq!(a.vocab().len(), a.config().vocab_size);
     assert_eq!(a.device_name(), "CPU");
     assert!(a.parameter_count() > 100_000);
@@ -298,4 +298,16 @@ fn model_is_send_and_sync() {
     fn shared<T: Send + Sync>() {}
     shared::<Model>();
     shared::<std::sync::Arc<Model>>();
+}
+
+/// The built-in round-1 seed model (chorales), the process's shared copy.
+fn chorale_seed() -> std::sync::Arc<Model> {
+    match continuo::model::builtin::Builtin::find("chorale-seed")
+        .expect("built in")
+        .shared()
+        .expect("loads")
+    {
+        continuo::model::builtin::Shared::Seed(m) => m,
+        _ => panic!("chorale-seed is a seed model"),
+    }
 }

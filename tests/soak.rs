@@ -90,7 +90,7 @@ fn soak(blocks: u64, seed: u64) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let model_file = dir.path().join("default-copy.safetensors");
     std::fs::copy(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.safetensors"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/chorale-seed.safetensors"),
         &model_file,
     )
     .unwrap();

@@ -236,9 +236,10 @@ fn file_names_its_kind() {
     assert!(matches!(err, ModelError::WrongKind { .. }), "{err}");
     assert!(err.to_string().contains("step"), "{err}");
     // The embedded seed model's kind.
-    let seed =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.safetensors"))
-            .unwrap();
+    let seed = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/chorale-seed.safetensors"),
+    )
+    .unwrap();
     assert_eq!(file::kind(&seed, "default").unwrap(), "seed");
     // An unknown kind.
     let mut metadata = HashMap::new();

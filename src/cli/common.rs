@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use crate::model::{device, AnyModel, Model};
+use crate::model::{device, AnyModel};
 
-/// Opens the device (saying which on stderr) and loads `path` (a model of either kind), or the
-/// embedded default model.
+/// Opens the device (saying which on stderr) and loads `path` (a model file of either kind, or
+/// `builtin:NAME`), or the built-in default model.
 pub fn load_any(
     path: Option<&Path>,
     device_name: &str,
@@ -14,10 +14,8 @@ pub fn load_any(
     device::set_threads(threads);
     let (device, said) = device::select(device_name)?;
     eprintln!("{said}");
-    match path {
-        Some(p) => AnyModel::from_file(p, &device).map_err(|e| e.to_string()),
-        None => Model::embedded_on(&device)
-            .map(AnyModel::Seed)
-            .map_err(|e| e.to_string()),
-    }
+    let reference = path
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    AnyModel::open(&reference, &device).map_err(|e| e.to_string())
 }

@@ -12,7 +12,8 @@ use crate::roll::{Chord, Grid};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model file, of either kind (default: the model built into this program).
+    /// The model file, of either kind, or `builtin:NAME` (piano-step, piano-seed, chorale-seed;
+    /// default: piano-step).
     #[arg(long)]
     model: Option<PathBuf>,
     /// MIDI files or folders to evaluate on.
@@ -102,10 +103,12 @@ pub fn run(args: Args) -> Result<(), String> {
     crate::model::device::set_threads(args.threads);
     let (device, said) = crate::model::device::select(&args.device)?;
     eprintln!("{said}");
-    let model = match &args.model {
-        Some(p) => AnyModel::from_file(p, &device).map_err(|e| e.to_string())?,
-        None => AnyModel::Seed(Model::embedded_on(&device).map_err(|e| e.to_string())?),
-    };
+    let reference = args
+        .model
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let model = AnyModel::open(&reference, &device).map_err(|e| e.to_string())?;
     let (eval_files, baseline_files, left_out) = files(&args, &model)?;
     if left_out > 0 {
         eprintln!(

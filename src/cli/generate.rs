@@ -10,7 +10,8 @@ use crate::roll::{notes_to_roll, roll_to_notes};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model file, of either kind (default: the model built into this program).
+    /// The model file, of either kind, or `builtin:NAME` (piano-step, piano-seed, chorale-seed;
+    /// default: piano-step).
     #[arg(long)]
     model: Option<PathBuf>,
     /// The MIDI file to continue. The seed model hears its last `window` steps; the step model

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model file (default: the model built into this program).
+    /// The model file, or `builtin:NAME` (piano-step, piano-seed, chorale-seed; default:
+    /// piano-step).
     #[arg(long)]
     model: Option<PathBuf>,
     /// Print one JSON object instead of text.

@@ -15,7 +15,8 @@ use crate::roll::{notes_to_roll, Chord, Grid};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The model file, of either kind (default: the model built into this program).
+    /// The model file, of either kind, or `builtin:NAME` (piano-step, piano-seed, chorale-seed;
+    /// default: piano-step).
     #[arg(long)]
     model: Option<PathBuf>,
     /// MIDI files or folders to cut prompts from.

@@ -7,6 +7,7 @@ use nice_plug_egui::widgets::ParamSlider;
 
 use super::theme;
 use crate::engine::snapshot::{AudioSnapshot, Status, WorkerSnapshot};
+use crate::model::builtin::{Builtin, BUILTINS};
 use crate::params::{ContinuoParams, Mode, StartQuantize};
 
 /// One labelled slider row.
@@ -144,7 +145,10 @@ pub struct ModelPanel {
 impl ModelPanel {
     pub fn show(&mut self, ui: &mut Ui, params: &ContinuoParams, worker: &WorkerSnapshot) {
         if !self.initialised {
-            self.path_text = params.model_path.read().clone();
+            let current = params.model_path.read().clone();
+            if Builtin::named_by(&current).is_none() {
+                self.path_text = current;
+            }
             self.initialised = true;
         }
         ui.label(RichText::new("Model").strong());
@@ -157,10 +161,13 @@ impl ModelPanel {
                     m.device,
                     m.architecture.replace('→', "›")
                 ));
+                let vocabulary = match m.vocab_size {
+                    0 => "any chord of the 88 keys".to_string(),
+                    n => format!("vocabulary {n} chords"),
+                };
                 ui.label(format!(
-                    "{} parameters · vocabulary {} chords · {} steps/beat{} · context {} steps",
+                    "{} parameters · {vocabulary} · {} steps/beat{} · context {} steps",
                     group_thousands(m.parameter_count),
-                    m.vocab_size,
                     m.grid.steps_per_beat,
                     if m.grid.onsets {
                         " with struck marks"
@@ -183,18 +190,34 @@ impl ModelPanel {
             }
         }
         ui.horizontal(|ui| {
+            ui.label("Built-in");
+            let current = params.model_path.read().clone();
+            let selected = match Builtin::named_by(&current) {
+                Some(Ok(b)) => b.label,
+                Some(Err(_)) => "unknown built-in name",
+                None => "a file (below)",
+            };
+            egui::ComboBox::from_id_salt("builtin-model")
+                .selected_text(selected)
+                .width(320.0)
+                .show_ui(ui, |ui| {
+                    for b in BUILTINS {
+                        if ui.selectable_label(selected == b.label, b.label).clicked() {
+                            self.path_text.clear();
+                            *params.model_path.write() = b.reference();
+                        }
+                    }
+                });
+        });
+        ui.horizontal(|ui| {
             ui.label("File");
             ui.add(
                 egui::TextEdit::singleline(&mut self.path_text)
-                    .hint_text("path to a .safetensors model (empty = built-in)")
+                    .hint_text("path to a .safetensors model of either kind")
                     .desired_width(360.0),
             );
-            if ui.button("Load").clicked() {
+            if ui.button("Load").clicked() && !self.path_text.trim().is_empty() {
                 *params.model_path.write() = self.path_text.trim().to_string();
-            }
-            if ui.button("Built-in").clicked() {
-                self.path_text.clear();
-                params.model_path.write().clear();
             }
         });
     }

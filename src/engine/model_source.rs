@@ -7,7 +7,7 @@
 //!
 //! A model file names its kind; [`ModelSource::load`] opens either.
 //!
-//! Models are shared per process: the embedded default through [`Model::embedded`], user files
+//! Models are shared per process: the built-in ones through [`Builtin::shared`], user files
 //! through a path-keyed cache of weak references, so every instance that uses one file holds
 //! one copy of its weights.
 
@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use super::snapshot::ModelInfo;
 use super::worker::{BarPlacement, GeneratorSource, PhraseGenerator};
+use crate::model::builtin::{self, Builtin};
 use crate::model::step::{chord_of, Meter, StepModel, StepSampling};
 use crate::model::{AnyModel, Model, SamplingOptions};
 use crate::roll::{Chord, Grid};
@@ -145,12 +146,22 @@ pub struct ModelSource;
 
 impl GeneratorSource for ModelSource {
     fn default_generator(&self) -> Result<Arc<dyn PhraseGenerator>, String> {
-        let model = Model::embedded().map_err(|e| e.to_string())?;
-        Ok(Arc::new(ModelGenerator::new(model)))
+        builtin_generator(builtin::DEFAULT)
     }
-    fn load(&self, path: &str) -> Result<Arc<dyn PhraseGenerator>, String> {
-        shared_generator(Path::new(path))
+    /// `builtin:NAME` or a file path.
+    fn load(&self, reference: &str) -> Result<Arc<dyn PhraseGenerator>, String> {
+        match Builtin::named_by(reference) {
+            Some(b) => builtin_generator(b.map_err(|e| e.to_string())?),
+            None => shared_generator(Path::new(reference)),
+        }
     }
+}
+
+fn builtin_generator(b: &'static Builtin) -> Result<Arc<dyn PhraseGenerator>, String> {
+    Ok(match b.shared().map_err(|e| e.to_string())? {
+        builtin::Shared::Seed(model) => Arc::new(ModelGenerator::new(model)),
+        builtin::Shared::Step(model) => Arc::new(StepGenerator { model }),
+    })
 }
 
 /// A loaded model of either kind, shared by every instance in the process.

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
@@ -166,7 +166,9 @@ impl fmt::Display for TrainingSummary {
         write!(
             f,
             "Trained on {} ({} pieces, {} held out) for {:.1} epochs ({} windows each, transposed ±{}), best epoch {}: \
-             validation loss {:.3} nats/step, top-1 {:.1}%, top-5 {:.1}%; {:.0} min of training, finished {}.",
+             validation loss {:.3} nats/step over the vocabulary's ids (UNK is one id, no fallback), \
+             token top-1 {:.1}%, top-5 {:.1}% (an out-of-vocabulary step predicted as UNK counts as right; \
+             `continuo eval` counts it as a miss); {:.0} min of training, finished {}.",
             self.data.join(", "),
             self.train_files,
             self.val_files.len(),
@@ -339,19 +341,8 @@ pub fn encode_raw(
     safetensors::tensor::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
 
-/// Writes a file so that an interruption never leaves a half-written one under `path`: the bytes
-/// go to a temporary file beside it that is then renamed over it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp: PathBuf = path.to_owned();
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".tmp");
-    tmp.set_file_name(name);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
+/// Model files and checkpoints are written like every file a user keeps (`crate::fs_safe`).
+pub use crate::fs_safe::write_atomically;
 
 /// The kind a model file's bytes hold (`seed` when the file names none), after checking that it
 /// is a Continuo model of a version and kind this program reads.

@@ -5,6 +5,7 @@
 
 pub mod attention;
 pub mod attention_op;
+pub mod builtin;
 mod config;
 pub mod data;
 pub mod device;
@@ -20,7 +21,6 @@ pub mod step;
 pub mod train;
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 
 use candle_core::{Device, Module, Tensor};
 use rand::SeedableRng;
@@ -31,14 +31,6 @@ pub use network::Network;
 pub use sampler::SamplingOptions;
 
 use crate::roll::{Grid, Vocab};
-
-/// The default model, trained as the README says, built into the binary.
-static EMBEDDED_BYTES: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/models/default.safetensors"
-));
-/// Name of the embedded model in messages and the UI.
-pub const EMBEDDED_NAME: &str = "default (embedded)";
 
 /// A loaded model: network + config + vocab + grid + training summary. Send + Sync, shared by Arc.
 pub struct Model {
@@ -102,29 +94,6 @@ impl Model {
             parameters,
             fast,
         })
-    }
-
-    /// The default model embedded in the binary (include_bytes of models/default.safetensors),
-    /// loaded once per process on the CPU and shared.
-    pub fn embedded() -> Result<Arc<Model>, ModelError> {
-        static LOADED: OnceLock<Result<Arc<Model>, String>> = OnceLock::new();
-        LOADED
-            .get_or_init(|| {
-                Model::from_bytes_named(EMBEDDED_BYTES, EMBEDDED_NAME, &Device::Cpu)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .clone()
-            .map_err(|reason| ModelError::Invalid {
-                name: EMBEDDED_NAME.into(),
-                reason,
-            })
-    }
-
-    /// The embedded default model loaded anew on any device (the shared CPU copy is
-    /// [`Model::embedded`]).
-    pub fn embedded_on(device: &Device) -> Result<Model, ModelError> {
-        Model::from_bytes_named(EMBEDDED_BYTES, EMBEDDED_NAME, device)
     }
 
     /// A short description of the layers, for `continuo info` and the UI.
@@ -305,6 +274,15 @@ pub enum AnyModel {
 }
 
 impl AnyModel {
+    /// Opens what a model reference names: `builtin:NAME` (or nothing, for the default) from
+    /// the models built into the binary, else a model file.
+    pub fn open(reference: &str, device: &Device) -> Result<AnyModel, ModelError> {
+        match builtin::Builtin::named_by(reference) {
+            Some(b) => b?.load(device),
+            None => AnyModel::from_file(Path::new(reference.trim()), device),
+        }
+    }
+
     /// Loads a model file of any kind this program knows; the seed kind on `device`, the step
     /// kind on the CPU (its inference is the plain-Rust path).
     pub fn from_file(path: &Path, device: &Device) -> Result<AnyModel, ModelError> {

@@ -960,7 +960,8 @@ pub fn write_csv(path: &Path, rows: &[EpochRow]) -> Result<(), String> {
             r.seconds
         );
     }
-    std::fs::write(path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    crate::fs_safe::write_atomically(path, text.as_bytes())
+        .map_err(|e| format!("{}: cannot write: {e}", path.display()))
 }
 
 /// Registers the font plotters draws text with (it has none of its own with `ab_glyph`).
@@ -977,7 +978,27 @@ fn register_font() {
 
 /// The loss curves as a PNG: training loss (points through each epoch) and validation loss per
 /// epoch, in nats per step.
+///
+/// Drawn into `<name>.partial.png` beside `path` and renamed over it when complete, so a failed
+/// or interrupted plot leaves the previous one.
 pub fn plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), String> {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".partial.png");
+    let partial = path.with_file_name(name);
+    let drawn = draw_plot(&partial, curve, rows).and_then(|()| {
+        std::fs::rename(&partial, path)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    });
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    drawn
+}
+
+fn draw_plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), String> {
     use plotters::prelude::*;
     register_font();
     let err = |e: &dyn std::fmt::Display| e.to_string();

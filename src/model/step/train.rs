@@ -552,5 +552,6 @@ pub fn write_csv(path: &Path, rows: &[EpochRow]) -> Result<(), String> {
             r.epoch, r.train_loss, r.val_loss, r.val_accuracy, r.windows_per_second, r.seconds
         );
     }
-    std::fs::write(path, text).map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    crate::fs_safe::write_atomically(path, text.as_bytes())
+        .map_err(|e| format!("{}: cannot write: {e}", path.display()))
 }
