@@ -183,6 +183,7 @@ fn sampling_constraints_and_seed() {
         lowest: 48,
         highest: 72,
         max_sounding: 3,
+        ..StepSampling::default()
     };
     let a = model.generate(&prompt, piece.meter, 64, &opts, 7);
     let b = model.generate(&prompt, piece.meter, 64, &opts, 7);

@@ -46,6 +46,14 @@ pub struct Args {
     /// Step model: most keys sounding at once.
     #[arg(long, default_value_t = 88)]
     max_keys: usize,
+    /// Step model: more (above 0) or fewer (below 0) onsets than the model's own tendency, in
+    /// nats added to each key's "struck" logit (-4 to 4).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    density: f32,
+    /// Step model: how strongly to favour the pitch classes of the prompt (0 = free, 1 = in
+    /// proportion to how much each sounded).
+    #[arg(long, default_value_t = 0.0)]
+    follow_key: f32,
     /// The same seed gives the same output.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -170,6 +178,12 @@ fn run_step(args: Args, model: &StepModel) -> Result<(), String> {
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         return Err(format!("--top-p {} must be in (0, 1]", args.top_p));
     }
+    if !(-4.0..=4.0).contains(&args.density) || !(0.0..=4.0).contains(&args.follow_key) {
+        return Err(format!(
+            "--density {} must be in [-4, 4] and --follow-key {} in [0, 4]",
+            args.density, args.follow_key
+        ));
+    }
     if args.lowest > args.highest {
         return Err(format!(
             "--lowest {} is above --highest {}",
@@ -183,6 +197,11 @@ fn run_step(args: Args, model: &StepModel) -> Result<(), String> {
         lowest: args.lowest,
         highest: args.highest,
         max_sounding: args.max_keys,
+        density: args.density,
+        key_bias: StepSampling::follow(
+            &crate::roll::pitch_class_histogram(&roll.steps),
+            args.follow_key,
+        ),
     };
     let started = std::time::Instant::now();
     let chords = model.generate(&roll.steps, meter, steps, &sampling, args.seed);

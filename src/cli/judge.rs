@@ -44,6 +44,12 @@ pub struct Args {
     /// Step model: nucleus sampling of each key's state (1 = off).
     #[arg(long, default_value_t = 1.0)]
     top_p: f32,
+    /// Step model: onset bias in nats on each key's "struck" logit (0 = the model's own).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    density: f32,
+    /// Step model: bias toward the prompt's pitch classes (0 = free).
+    #[arg(long, default_value_t = 0.0)]
+    follow_key: f32,
     /// Seed of the first continuation; the i-th uses seed + i.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -175,8 +181,17 @@ pub fn run(args: Args) -> Result<(), String> {
                 top_p: args.top_p,
                 ..StepSampling::default()
             };
+            let (density, follow) = (args.density, args.follow_key);
             let mut continuer = |prompt: &[Chord], ts: (u8, u8), steps: usize, seed: u64| {
                 let meter = Meter::new(grid.steps_per_beat, ts);
+                let sampling = StepSampling {
+                    density,
+                    key_bias: StepSampling::follow(
+                        &crate::roll::pitch_class_histogram(prompt),
+                        follow,
+                    ),
+                    ..sampling
+                };
                 Ok(m.generate(prompt, meter, steps, &sampling, seed))
             };
             judge(

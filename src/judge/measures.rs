@@ -74,15 +74,7 @@ pub fn texture(steps: &[Chord], before: &Chord, steps_per_beat: u32) -> Texture 
 }
 
 /// Duration-weighted pitch-class histogram: each sounding note adds one per step to its class.
-pub fn pitch_classes(steps: &[Chord]) -> [f64; 12] {
-    let mut h = [0.0; 12];
-    for c in steps {
-        for p in c.pitches() {
-            h[p as usize % 12] += 1.0;
-        }
-    }
-    h
-}
+pub use crate::roll::pitch_class_histogram as pitch_classes;
 
 /// Cosine similarity of two histograms; 0 when either is silent.
 pub fn cosine(a: &[f64; 12], b: &[f64; 12]) -> f64 {

@@ -165,20 +165,38 @@ impl fmt::Display for TrainingSummary {
         }
         write!(
             f,
-            "Trained on {} ({} pieces, {} held out) for {:.1} epochs ({} windows each, transposed ±{}), best epoch {}: \
-             validation loss {:.3} nats/step over the vocabulary's ids (UNK is one id, no fallback), \
-             token top-1 {:.1}%, top-5 {:.1}% (an out-of-vocabulary step predicted as UNK counts as right; \
-             `continuo eval` counts it as a miss); {:.0} min of training, finished {}.",
+            "Trained on {} ({} pieces, {} held out) for {:.1} epochs ({} {} each, transposed ±{}), best epoch {}: ",
             self.data.join(", "),
             self.train_files,
             self.val_files.len(),
             self.epochs,
             self.train_windows,
+            if self.val_top5.is_nan() { "steps" } else { "windows" },
             self.transpose,
             self.best_epoch,
-            self.val_loss,
-            100.0 * self.val_accuracy,
-            100.0 * self.val_top5,
+        )?;
+        if self.val_top5.is_nan() {
+            // The step model: exact NLL of the whole step; "accuracy" is greedy-exact steps.
+            write!(
+                f,
+                "held-out NLL {:.3} nats/step of the full 88-key state, {:.1}% of steps exactly what greedy decoding plays",
+                self.val_loss,
+                100.0 * self.val_accuracy
+            )?;
+        } else {
+            write!(
+                f,
+                "validation loss {:.3} nats/step over the vocabulary's ids (UNK is one id, no fallback), \
+                 token top-1 {:.1}%, top-5 {:.1}% (an out-of-vocabulary step predicted as UNK counts as right; \
+                 `continuo eval` counts it as a miss)",
+                self.val_loss,
+                100.0 * self.val_accuracy,
+                100.0 * self.val_top5
+            )?;
+        }
+        write!(
+            f,
+            "; {:.0} min of training, finished {}.",
             self.wall_seconds / 60.0,
             self.date
         )

@@ -130,6 +130,19 @@ impl Chord {
     }
 }
 
+/// Duration-weighted pitch-class histogram (index 0 = C): each sounding note adds one per step
+/// to its class. What "the key the player is in" is measured from, by `judge` and by the
+/// Follow key control.
+pub fn pitch_class_histogram(steps: &[Chord]) -> [f64; 12] {
+    let mut h = [0.0; 12];
+    for c in steps {
+        for p in c.pitches() {
+            h[p as usize % 12] += 1.0;
+        }
+    }
+    h
+}
+
 /// The display form of the reference design, `45,49,57,61`, with `*` before a struck pitch:
 /// `45,*49,57`. The rest is `REST`.
 impl fmt::Display for Chord {

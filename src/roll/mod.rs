@@ -8,7 +8,7 @@ mod grid;
 mod vocab;
 mod windows;
 
-pub use chord::{Chord, ParseChordError};
+pub use chord::{pitch_class_histogram, Chord, ParseChordError};
 pub use grid::{notes_to_roll, roll_to_notes, Grid, Roll, DEFAULT_STEPS_PER_BEAT};
 pub use vocab::{Vocab, VocabOptions, REST_ID, UNK_ID};
 pub use windows::{split_pieces, transpositions, window_at, DEFAULT_WINDOW};

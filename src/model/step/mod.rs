@@ -222,6 +222,12 @@ pub struct StepSampling {
     pub highest: u8,
     /// Most keys sounding at once (held ones included).
     pub max_sounding: usize,
+    /// Added to every key's "struck" logit, in nats: above 0 more onsets per beat than the
+    /// model's own tendency, below 0 fewer.
+    pub density: f32,
+    /// Added to the "held" and "struck" logits of each pitch class (index 0 = C), in nats: a bias
+    /// toward the classes a player played ([`StepSampling::follow`]); all 0 is free.
+    pub key_bias: [f32; 12],
 }
 
 impl Default for StepSampling {
@@ -232,11 +238,29 @@ impl Default for StepSampling {
             lowest: LOWEST_PITCH,
             highest: HIGHEST_PITCH,
             max_sounding: KEYS,
+            density: 0.0,
+            key_bias: [0.0; 12],
         }
     }
 }
 
 impl StepSampling {
+    /// The key bias that follows `histogram` (duration-weighted pitch classes of what the player
+    /// played) with `strength` (0 = free, 1 = a class played k times as much as an average one
+    /// is k times as likely to sound, before renormalisation). A silent histogram gives no bias.
+    pub fn follow(histogram: &[f64; 12], strength: f32) -> [f32; 12] {
+        let total: f64 = histogram.iter().sum();
+        if total <= 0.0 || strength == 0.0 || !strength.is_finite() {
+            return [0.0; 12];
+        }
+        // A class never played still keeps 2 % of an average class's weight.
+        let floor = 0.02 * total / 12.0;
+        std::array::from_fn(|pc| {
+            let share = (histogram[pc] + floor) / (total + 12.0 * floor);
+            (strength as f64 * (12.0 * share).ln()) as f32
+        })
+    }
+
     /// Whether key `k` may sound when `sounding` keys already do.
     fn allows(&self, k: usize, sounding: usize) -> bool {
         let pitch = LOWEST_PITCH as usize + k;
@@ -431,7 +455,11 @@ impl StepModel {
             .runner
             .decode(&state.last, &mut state.scratch, |k, logits, held_ok| {
                 let s = if opts.allows(k, sounding) {
-                    sample_key(logits, held_ok, opts, rng)
+                    let bias = opts.key_bias[(LOWEST_PITCH as usize + k) % 12];
+                    let mut biased = *logits;
+                    biased[HELD as usize] += bias;
+                    biased[STRUCK as usize] += bias + opts.density;
+                    sample_key(&biased, held_ok, opts, rng)
                 } else {
                     OFF
                 };
