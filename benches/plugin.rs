@@ -48,6 +48,7 @@ impl PhraseGenerator for Dense {
         _p: BarPlacement,
         steps: usize,
         _t: f32,
+        _controls: &continuo::engine::controls::Controls,
         _s: u64,
     ) -> Result<Vec<Chord>, String> {
         let a = Chord::struck_from(&[48, 52, 55, 60, 64, 67, 72, 76]);

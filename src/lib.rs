@@ -75,6 +75,13 @@ impl Continuo {
                 .generate_presses
                 .load(std::sync::atomic::Ordering::Acquire),
             temperature: p.temperature.value(),
+            controls: engine::controls::Controls {
+                density: p.density.value(),
+                lowest: p.lowest.value().clamp(0, 127) as u8,
+                highest: p.highest.value().clamp(0, 127) as u8,
+                max_keys: p.polyphony.value().clamp(1, 88) as u8,
+                follow_key: p.follow_key.value(),
+            },
             length_bars: p.length_bars.value().clamp(1, 32) as u32,
             response_gap: p.response_gap.value() as f64,
             velocity: p.velocity.value().clamp(0, 127) as u8,

@@ -17,6 +17,21 @@ pub struct ContinuoParams {
     /// Sampling temperature: low is safe and repetitive, high is adventurous.
     #[id = "temperature"]
     pub temperature: FloatParam,
+    /// Fewer (below 0) or more (above 0) onsets than the model's own tendency; 0 leaves it alone.
+    #[id = "density"]
+    pub density: FloatParam,
+    /// Register: the lowest note a phrase may use.
+    #[id = "lowest"]
+    pub lowest: IntParam,
+    /// Register: the highest note a phrase may use.
+    #[id = "highest"]
+    pub highest: IntParam,
+    /// Polyphony: the most notes a phrase sounds at once.
+    #[id = "polyphony"]
+    pub polyphony: IntParam,
+    /// Follow key: how strongly a phrase favours the pitch classes you played (0 = free).
+    #[id = "follow-key"]
+    pub follow_key: FloatParam,
     /// Length of a generated phrase in bars.
     #[id = "length"]
     pub length_bars: IntParam,
@@ -77,6 +92,32 @@ impl Default for ContinuoParams {
             )
             .with_step_size(0.01)
             .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            density: FloatParam::new(
+                "Density",
+                0.0,
+                FloatRange::Linear {
+                    min: -1.0,
+                    max: 1.0,
+                },
+            )
+            .with_step_size(0.01)
+            .with_value_to_string(formatters::v2s_f32_rounded(2)),
+            lowest: note_param("Lowest note", crate::engine::controls::PIANO_LOWEST),
+            highest: note_param("Highest note", crate::engine::controls::PIANO_HIGHEST),
+            polyphony: IntParam::new("Polyphony", 10, IntRange::Linear { min: 1, max: 16 })
+                .with_value_to_string(Arc::new(|n| format!("{n} notes")))
+                .with_string_to_value(Arc::new(|s| {
+                    s.trim().trim_end_matches("notes").trim().parse().ok()
+                })),
+            follow_key: FloatParam::new(
+                "Follow key",
+                0.5,
+                FloatRange::Linear { min: 0.0, max: 1.0 },
+            )
+            .with_step_size(0.01)
+            .with_unit("%")
+            .with_value_to_string(formatters::v2s_f32_percentage(0))
+            .with_string_to_value(formatters::s2v_f32_percentage()),
             length_bars: IntParam::new("Length", 4, IntRange::Linear { min: 1, max: 32 })
                 .with_value_to_string(Arc::new(|bars| {
                     if bars == 1 {
@@ -185,4 +226,38 @@ impl ContinuoParams {
     pub fn saved_phrase(&self) -> SavedPhrase {
         self.phrase.get()
     }
+}
+
+/// A MIDI note on the piano's range, shown as `60 (C4)`; reads back `60`, `60 (C4)` or `C4`.
+fn note_param(name: &str, default: u8) -> IntParam {
+    const NAMES: [&str; 12] = [
+        "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+    ];
+    IntParam::new(
+        name,
+        default as i32,
+        IntRange::Linear {
+            min: crate::engine::controls::PIANO_LOWEST as i32,
+            max: crate::engine::controls::PIANO_HIGHEST as i32,
+        },
+    )
+    .with_value_to_string(Arc::new(|n| {
+        format!(
+            "{n} ({}{})",
+            NAMES[n.rem_euclid(12) as usize],
+            n.div_euclid(12) - 1
+        )
+    }))
+    .with_string_to_value(Arc::new(|s| {
+        let s = s.trim();
+        let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+        if !digits.is_empty() {
+            return digits.parse().ok();
+        }
+        // A note name: letter, optional sharp, octave (C4 = 60).
+        let upper = s.to_ascii_uppercase();
+        let (name, octave) = upper.split_at(upper.find(|c: char| c == '-' || c.is_ascii_digit())?);
+        let pc = NAMES.iter().position(|&n| n == name)? as i32;
+        Some((octave.parse::<i32>().ok()? + 1) * 12 + pc)
+    }))
 }

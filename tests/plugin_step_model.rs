@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use common::*;
+use continuo::engine::controls::Controls;
 use continuo::engine::model_source::{ModelSource, STEP_CONTEXT};
 use continuo::engine::worker::{BarPlacement, GeneratorSource};
 use continuo::model::step::{self, Config, StepMeta, StepNetwork};
@@ -72,11 +73,20 @@ fn a_step_model_file_loads_and_hears_the_bar() {
         steps_per_bar: 16,
         first_step_in_bar: first,
     };
-    let a = generator.generate(&context, bar(0), 48, 1.0, 7).unwrap();
+    let a = generator
+        .generate(&context, bar(0), 48, 1.0, &Controls::default(), 7)
+        .unwrap();
     assert_eq!(a.len(), 48);
-    assert_eq!(a, generator.generate(&context, bar(0), 48, 1.0, 7).unwrap());
+    assert_eq!(
+        a,
+        generator
+            .generate(&context, bar(0), 48, 1.0, &Controls::default(), 7)
+            .unwrap()
+    );
     // The same notes heard a beat later in the bar are heard differently.
-    let shifted = generator.generate(&context, bar(4), 48, 1.0, 7).unwrap();
+    let shifted = generator
+        .generate(&context, bar(4), 48, 1.0, &Controls::default(), 7)
+        .unwrap();
     assert_ne!(a, shifted, "the step model ignores where the bar starts");
     // Every chord it plays lies on the piano.
     assert!(a

@@ -43,6 +43,7 @@ impl PhraseGenerator for Pattern {
         _: BarPlacement,
         steps: usize,
         _: f32,
+        _: &continuo::engine::controls::Controls,
         seed: u64,
     ) -> Result<Vec<Chord>, String> {
         let cycle: [Chord; 6] =

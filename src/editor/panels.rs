@@ -64,6 +64,11 @@ pub fn controls(ui: &mut Ui, params: &ContinuoParams, setter: &ParamSetter) {
         setter,
     );
     slider_row(ui, "Temperature", &params.temperature, setter);
+    slider_row(ui, "Density", &params.density, setter);
+    slider_row(ui, "Lowest note", &params.lowest, setter);
+    slider_row(ui, "Highest note", &params.highest, setter);
+    slider_row(ui, "Polyphony", &params.polyphony, setter);
+    slider_row(ui, "Follow key", &params.follow_key, setter);
     slider_row(ui, "Length", &params.length_bars, setter);
     slider_row(ui, "Response gap", &params.response_gap, setter);
     slider_row(ui, "Seed", &params.seed, setter);

@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod clock;
+pub mod controls;
 pub mod model_source;
 pub mod modes;
 pub mod phrase;
@@ -44,6 +45,8 @@ pub struct Settings {
     /// release fell into one block).
     pub generate_presses: u32,
     pub temperature: f32,
+    /// Density, Register, Polyphony, Follow key.
+    pub controls: controls::Controls,
     pub length_bars: u32,
     /// Auto-respond's silence, in beats.
     pub response_gap: f64,
@@ -67,6 +70,7 @@ impl Default for Settings {
             generate: false,
             generate_presses: 0,
             temperature: 1.0,
+            controls: controls::Controls::default(),
             length_bars: 4,
             response_gap: 2.0,
             velocity: 0,
@@ -554,6 +558,7 @@ impl<E: Copy> Engine<E> {
             context_len: window,
             steps: steps.max(1),
             temperature: settings.temperature,
+            controls: settings.controls.sanitized(),
             seed: settings.seed,
             velocity,
             channel: settings.channel.min(15),

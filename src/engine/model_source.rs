@@ -15,12 +15,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
 
+use super::controls::Controls;
 use super::snapshot::ModelInfo;
 use super::worker::{BarPlacement, GeneratorSource, PhraseGenerator};
 use crate::model::builtin::{self, Builtin};
 use crate::model::step::{chord_of, Meter, StepModel, StepSampling};
 use crate::model::{AnyModel, Model, SamplingOptions};
-use crate::roll::{Chord, Grid};
+use crate::roll::{pitch_class_histogram, Chord, Grid};
 
 /// Wraps a loaded model.
 pub struct ModelGenerator {
@@ -60,6 +61,7 @@ impl PhraseGenerator for ModelGenerator {
         _placement: BarPlacement,
         steps: usize,
         temperature: f32,
+        controls: &Controls,
         seed: u64,
     ) -> Result<Vec<Chord>, String> {
         let vocab = self.model.vocab();
@@ -70,9 +72,10 @@ impl PhraseGenerator for ModelGenerator {
             top_k: None,
             seed,
         };
+        let bias = chord_bias(vocab, controls, &key_bias(context, controls));
         let out = self
             .model
-            .generate(&ids, steps, &sampling)
+            .generate_biased(&ids, steps, &sampling, Some(&bias))
             .map_err(|e| e.to_string())?;
         Ok(out.iter().map(|&id| vocab.chord(id)).collect())
     }
@@ -113,6 +116,7 @@ impl PhraseGenerator for StepGenerator {
         placement: BarPlacement,
         steps: usize,
         temperature: f32,
+        controls: &Controls,
         seed: u64,
     ) -> Result<Vec<Chord>, String> {
         let m = &self.model;
@@ -123,6 +127,11 @@ impl PhraseGenerator for StepGenerator {
         let first = placement.first_step_in_bar as u64;
         let opts = StepSampling {
             temperature,
+            lowest: controls.lowest,
+            highest: controls.highest,
+            max_sounding: controls.max_keys as usize,
+            density: controls.density,
+            key_bias: key_bias(context, controls),
             ..StepSampling::default()
         };
         // Leading silence is not heard: the running state starts where the player did.
@@ -139,6 +148,31 @@ impl PhraseGenerator for StepGenerator {
             .map(|i| chord_of(&m.sample(&mut state, meter.position(from + i), &opts)))
             .collect())
     }
+}
+
+/// Follow key's bias per pitch class, from what the context holds (the player's notes).
+fn key_bias(context: &[Chord], controls: &Controls) -> [f32; 12] {
+    StepSampling::follow(&pitch_class_histogram(context), controls.follow_key)
+}
+
+/// The controls in a seed model's terms, one logit bias per vocabulary id: a chord outside the
+/// register or with too many notes is ruled out; Density adds its bias once per struck note and
+/// Follow key its class bias once per note, as the step model adds them per key.
+fn chord_bias(vocab: &crate::roll::Vocab, controls: &Controls, key_bias: &[f32; 12]) -> Vec<f32> {
+    (0..vocab.len() as u32)
+        .map(|id| {
+            let chord = vocab.chord(id);
+            if !controls.allows(&chord) {
+                return f32::NEG_INFINITY;
+            }
+            let struck = chord.struck_mask().count_ones() as f32;
+            controls.density * struck
+                + chord
+                    .pitches()
+                    .map(|p| key_bias[p as usize % 12])
+                    .sum::<f32>()
+        })
+        .collect()
 }
 
 /// The plugin's source of models.

@@ -42,6 +42,7 @@ impl PhraseGenerator for Scripted {
         _placement: BarPlacement,
         steps: usize,
         _t: f32,
+        _controls: &crate::engine::controls::Controls,
         _seed: u64,
     ) -> Result<Vec<Chord>, String> {
         self.calls.fetch_add(1, Ordering::SeqCst);

@@ -55,6 +55,7 @@ pub trait PhraseGenerator: Send + Sync {
         placement: BarPlacement,
         steps: usize,
         temperature: f32,
+        controls: &super::controls::Controls,
         seed: u64,
     ) -> Result<Vec<Chord>, String>;
 }
@@ -75,6 +76,7 @@ pub struct Request {
     pub context_len: usize,
     pub steps: usize,
     pub temperature: f32,
+    pub controls: super::controls::Controls,
     /// 0 = pick a random seed.
     pub seed: u64,
     pub velocity: u8,
@@ -374,6 +376,7 @@ impl Worker {
                 request.placement,
                 request.steps,
                 request.temperature,
+                &request.controls,
                 seed,
             )
         }));

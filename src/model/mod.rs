@@ -219,6 +219,18 @@ impl Model {
         steps: usize,
         sampling: &SamplingOptions,
     ) -> Result<Vec<u32>, ModelError> {
+        self.generate_biased(context, steps, sampling, None)
+    }
+
+    /// [`Model::generate`] with `bias[id]` added to every step's logits (one per id;
+    /// `-inf` rules an id out): how the plugin's controls steer a seed model.
+    pub fn generate_biased(
+        &self,
+        context: &[u32],
+        steps: usize,
+        sampling: &SamplingOptions,
+        bias: Option<&[f32]>,
+    ) -> Result<Vec<u32>, ModelError> {
         self.check_ids(context)?;
         let w = self.meta.config.window;
         let mut window = self.context_window(context);
@@ -244,6 +256,11 @@ impl Model {
             match &self.fast {
                 Some(fast) => fast.logits(&window, &mut scratch, &mut logits),
                 None => logits = self.next_logits(&window)?,
+            }
+            if let Some(bias) = bias {
+                for (l, b) in logits.iter_mut().zip(bias) {
+                    *l += b;
+                }
             }
             // Nothing struck in the whole window (a chord held, or silence, for longer than the
             // model can see) gives the same prediction at every further step, so the sound could
