@@ -432,3 +432,68 @@ fn a_corrupt_model_file_keeps_the_current_model_generating() {
     assert!(!generated(&blocks, OUT).is_empty());
     assert!(state_text(&host.save_state()).contains("broken.safetensors"));
 }
+
+/// Register and Polyphony set through the host's parameters hold for every note the plugin
+/// sends: a 2-bar phrase after a chorale, with notes only in 48..=72 and at most 3 at once.
+#[test]
+fn register_and_polyphony_parameters_hold_for_every_generated_note() {
+    let mut host = Host::new();
+    let mut transport = Transport::default();
+    let blocks = host.audio(&mut transport, |audio| {
+        let mut setup = setup(0.0, 2, 1.0);
+        // Integer parameters take steps from their minimum: notes from 21, polyphony from 1.
+        for (name, value) in [
+            ("Lowest note", 48 - 21),
+            ("Highest note", 72 - 21),
+            ("Polyphony", 3 - 1),
+        ] {
+            setup.push(In::Param {
+                time: 0,
+                name,
+                value: value as f64,
+            });
+        }
+        let mut blocks = vec![audio.block(512, &setup)];
+        play_chorale(audio, 8.0, &mut blocks);
+        for value in [1.0, 0.0] {
+            blocks.push(audio.block(
+                512,
+                &[In::Param {
+                    time: 0,
+                    name: "Generate",
+                    value,
+                }],
+            ));
+        }
+        run(audio, &mut blocks, |_| 512, any_generated);
+        for _ in 0..400 {
+            blocks.push(audio.block(512, &[]));
+        }
+        blocks
+    });
+    let phrase = wait_saved_phrase(&mut host);
+    assert!(!phrase.notes.is_empty(), "the model generated no notes");
+    let got = generated(&blocks, OUT);
+    assert!(check_pairs(&got).is_empty(), "notes left sounding");
+    // Notes that end where others start count as ended first.
+    let mut ordered = got.clone();
+    ordered.sort_by_key(|&(block, time, _, on)| (block, time, on));
+    let mut sounding = std::collections::BTreeSet::new();
+    let mut most = 0;
+    for &(_, _, key, on) in &ordered {
+        assert!(
+            (48..=72).contains(&key),
+            "note {key} outside the register 48..=72"
+        );
+        if on {
+            sounding.insert(key);
+        } else {
+            sounding.remove(&key);
+        }
+        most = most.max(sounding.len());
+    }
+    assert!(
+        most <= 3,
+        "{most} generated notes sounded at once (Polyphony 3)"
+    );
+}
