@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use candle_core::Device;
-use continuo::model::fast::{FastNetwork, Scratch};
 use continuo::model::file;
-use continuo::model::{data::prompt_ids, Model, SamplingOptions};
+use continuo::model::seed::fast::{FastNetwork, Scratch};
+use continuo::model::{seed::data::prompt_ids, Model, SamplingOptions};
 use continuo::roll::{notes_to_roll, DEFAULT_WINDOW};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 

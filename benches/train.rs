@@ -3,14 +3,14 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use continuo::model::train::AdamW;
+use continuo::model::training::AdamW;
 use continuo::model::{Config, Network};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn bench(c: &mut Criterion) {
     // As `continuo train` does.
     continuo::model::device::serial_elementwise();
-    continuo::model::train::keep_freed_memory();
+    continuo::model::training::keep_freed_memory();
     let config = Config::default();
     let dev = Device::Cpu;
     let varmap = VarMap::new();

@@ -60,6 +60,15 @@ fn is_midi_name(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("mid") || e.eq_ignore_ascii_case("midi"))
 }
 
+/// Paths for a message: `a, b, c`.
+pub fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Reads one file onto the grid.
 pub fn read_piece(path: &Path, grid: Grid, options: ReadOptions) -> Result<Piece, MidiError> {
     let song = midi::read_file(path, options)?;

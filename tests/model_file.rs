@@ -268,7 +268,7 @@ fn a_built_in_seed_model_loads_is_shared_and_generates() {
     assert_eq!(a.vocab().len(), a.config().vocab_size);
     assert_eq!(a.device_name(), "CPU");
     assert!(a.parameter_count() > 100_000);
-    let context = continuo::model::data::prompt_ids(
+    let context = continuo::model::seed::data::prompt_ids(
         &continuo::roll::notes_to_roll(
             &continuo::midi::read_file(Path::new("tests/fixtures/bwv281.mid"), Default::default())
                 .unwrap()

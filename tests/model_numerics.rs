@@ -40,9 +40,9 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use continuo::model::attention::SeqSelfAttention;
-use continuo::model::fast::{FastNetwork, Scratch};
-use continuo::model::gru::{BiGru, BiOutput, GruWeights};
+use continuo::model::layers::gru::{BiGru, BiOutput, GruWeights};
+use continuo::model::seed::attention::SeqSelfAttention;
+use continuo::model::seed::fast::{FastNetwork, Scratch};
 use continuo::model::{Config, Network};
 
 const CELL: [f32; 2] = [0.238484, -0.1465296];
@@ -249,7 +249,7 @@ fn fast_cpu_path_equals_candle_network() {
 fn fast_exp_is_accurate() {
     for i in -2000..2000 {
         let x = i as f32 * 0.04;
-        let (got, want) = (continuo::model::fast::exp(x), x.exp());
+        let (got, want) = (continuo::model::kernels::math::exp(x), x.exp());
         assert!(
             ((got - want) / want).abs() < 2e-7,
             "exp({x}) = {got}, want {want}"

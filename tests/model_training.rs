@@ -7,10 +7,11 @@ use std::sync::atomic::AtomicBool;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use continuo::model::data::{Encoder, Examples};
 use continuo::model::file::{self, ModelMeta};
 use continuo::model::sampler::sample;
-use continuo::model::train::{self, AdamW, ResumeChanges, TrainOptions};
+use continuo::model::seed::data::{Encoder, Examples};
+use continuo::model::seed::train::{self, ResumeChanges, TrainOptions};
+use continuo::model::training::{checkpoint_path, sidecar, AdamW};
 use continuo::model::{Config, Model, Network, PitchFallback, SamplingOptions, TrainingSummary};
 use continuo::roll::{notes_to_roll, Grid, Vocab, VocabOptions, UNK_ID};
 use rand::SeedableRng;
@@ -114,7 +115,7 @@ fn train_writes_model_log_plot_and_resumes() {
     assert!(!report.interrupted);
     assert_eq!(report.history.len(), 1);
     for ext in ["csv", "png", "checkpoint.safetensors"] {
-        assert!(train::sidecar(&output, ext).exists(), "{ext} missing");
+        assert!(sidecar(&output, ext).exists(), "{ext} missing");
     }
     let model = Model::from_file(&output, &Device::Cpu).unwrap();
     let summary = model.summary();
@@ -128,7 +129,7 @@ fn train_writes_model_log_plot_and_resumes() {
     opts.resume = true;
     let report = train::train(&opts, &Device::Cpu, &AtomicBool::new(false)).unwrap();
     assert_eq!(report.history.len(), 2);
-    let csv = std::fs::read_to_string(train::sidecar(&output, "csv")).unwrap();
+    let csv = std::fs::read_to_string(sidecar(&output, "csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
     assert!(report.history[1].train_loss < report.history[0].train_loss * 1.5);
 }
@@ -190,7 +191,7 @@ fn interrupted_training_leaves_a_usable_checkpoint() {
     let report = train::train(&opts, &Device::Cpu, &AtomicBool::new(true)).unwrap();
     assert!(report.interrupted);
     // Both the checkpoint and the model file load as models.
-    Model::from_file(&train::checkpoint_path(&output), &Device::Cpu).unwrap();
+    Model::from_file(&checkpoint_path(&output), &Device::Cpu).unwrap();
     let model = Model::from_file(&output, &Device::Cpu).unwrap();
     assert!(model.summary().epochs > 0.0 && model.summary().epochs < 1.0);
     let resumed = train::train(
@@ -325,7 +326,7 @@ fn the_chorale_seed_model_never_holds_a_sound_longer_than_its_window() {
     let song =
         continuo::midi::read_file(Path::new("tests/fixtures/bwv66.6.mid"), Default::default())
             .unwrap();
-    let context = continuo::model::data::prompt_ids(
+    let context = continuo::model::seed::data::prompt_ids(
         &notes_to_roll(&song.notes, model.grid()).steps,
         model.vocab(),
     );

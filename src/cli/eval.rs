@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::corpus;
-use crate::model::eval::{evaluate, EvalReport, MARKOV_K};
+use crate::model::seed::eval::{evaluate, EvalReport, MARKOV_K};
 use crate::model::step::eval::StepEvalReport;
 use crate::model::{AnyModel, Model};
 use crate::roll::{Chord, Grid};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::midi::{self, ReadOptions, SmfFormat, WriteOptions};
-use crate::model::data::prompt_ids;
+use crate::model::seed::data::prompt_ids;
 use crate::model::step::{Meter, StepModel, StepSampling};
 use crate::model::{AnyModel, SamplingOptions};
 use crate::roll::{notes_to_roll, roll_to_notes};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::corpus;
 use crate::judge::{judge, JudgeOptions, JudgePiece, JudgeReport};
 use crate::midi::{self, ReadOptions};
-use crate::model::data::prompt_ids;
+use crate::model::seed::data::prompt_ids;
 use crate::model::step::{Meter, StepSampling};
 use crate::model::{AnyModel, SamplingOptions};
 use crate::roll::{notes_to_roll, Chord, Grid};

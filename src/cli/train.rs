@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::model::train::{self, ResumeChanges, TrainOptions};
+use crate::model::seed::train::{self, ResumeChanges, TrainOptions};
 use crate::model::{device, Config};
 use crate::roll::{Grid, DEFAULT_STEPS_PER_BEAT, DEFAULT_WINDOW};
 

@@ -66,7 +66,7 @@ impl PhraseGenerator for ModelGenerator {
     ) -> Result<Vec<Chord>, String> {
         let vocab = self.model.vocab();
         // Nearest chord for anything the vocabulary lacks (never UNK), as the CLI does.
-        let ids = crate::model::data::prompt_ids(context, vocab);
+        let ids = crate::model::seed::data::prompt_ids(context, vocab);
         let sampling = SamplingOptions {
             temperature,
             top_k: None,

@@ -10,7 +10,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use safetensors::{Dtype, SafeTensors};
 
-use super::network::Network;
+use super::seed::network::Network;
 use super::Config;
 use crate::roll::{Chord, Grid, Vocab};
 

@@ -8,7 +8,7 @@ use candle_core::{Result, Tensor};
 use super::data::Position;
 use super::network::StepNetwork;
 use super::{Config, Keys, HELD, KEYS, OFF, STATES, STRUCK};
-use crate::model::fast::{gates, matvec, simd_available};
+use crate::model::kernels::math::{gates, matvec, simd_available};
 
 /// The network's weights laid out for batch-1 steps.
 #[derive(Debug, Clone)]

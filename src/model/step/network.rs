@@ -21,7 +21,7 @@ use candle_nn::{Init, Linear, VarBuilder};
 
 use super::data::key_features;
 use super::{Config, Keys, KEYS, MAX_BEATS, OFF, STATES, STRUCK};
-use crate::model::gru::GruWeights;
+use crate::model::layers::gru::GruWeights;
 
 /// The network's weights.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ impl StepNetwork {
         self.states_with(b, device, device.is_cpu())
     }
 
-    /// `fused`: the recurrence as one CPU op ([`crate::model::recurrence::FusedGru`]) instead of
+    /// `fused`: the recurrence as one CPU op ([`crate::model::kernels::recurrence::FusedGru`]) instead of
     /// candle's ops per step (any device).
     pub fn states_with(&self, b: &Batch, device: &Device, fused: bool) -> Result<Tensor> {
         let n = b.steps();
@@ -151,7 +151,7 @@ impl StepNetwork {
             let w = self.gru.weight_hh.t()?.contiguous()?;
             let bias = Tensor::stack(&[&self.gru.bias_ih, &self.gru.bias_hh], 0)?;
             return gx
-                .apply_op3(&w, &bias, crate::model::recurrence::FusedGru)?
+                .apply_op3(&w, &bias, crate::model::kernels::recurrence::FusedGru)?
                 .reshape((n, hd));
         }
         let gx = x
@@ -191,7 +191,7 @@ impl StepNetwork {
         let (d, f) = (self.config.decoder, self.config.features());
         let mut h = self.states(b, device)?;
         if train && self.config.dropout > 0.0 {
-            h = crate::model::network::dropout(&h, self.config.dropout)?;
+            h = crate::model::layers::dropout(&h, self.config.dropout)?;
         }
         let state = self.dec_h.forward(&h)?;
         let z = if device.is_cpu() {
@@ -278,8 +278,8 @@ impl candle_core::CustomOp2 for KeyNll {
             candle_core::bail!("step-key-nll: shapes {:?} {:?}", l1.shape(), l2.shape());
         }
         let op = "step-key-nll";
-        let logits = crate::model::recurrence::contiguous_f32(op, s1, l1, "logits")?;
-        let targets = crate::model::recurrence::contiguous_f32(op, s2, l2, "targets")?;
+        let logits = crate::model::kernels::recurrence::contiguous_f32(op, s1, l1, "logits")?;
+        let targets = crate::model::kernels::recurrence::contiguous_f32(op, s2, l2, "targets")?;
         let out: Vec<f32> = logits
             .chunks_exact(STATES)
             .zip(targets)
@@ -426,9 +426,9 @@ impl candle_core::CustomOp3 for DecoderOp {
             );
         }
         let op = "step-decoder";
-        let wf = crate::model::recurrence::contiguous_f32(op, s1, l1, "features")?;
-        let table = crate::model::recurrence::contiguous_f32(op, s2, l2, "nade")?;
-        let sk = crate::model::recurrence::contiguous_f32(op, s3, l3, "state")?;
+        let wf = crate::model::kernels::recurrence::contiguous_f32(op, s1, l1, "features")?;
+        let table = crate::model::kernels::recurrence::contiguous_f32(op, s2, l2, "nade")?;
+        let sk = crate::model::kernels::recurrence::contiguous_f32(op, s3, l3, "state")?;
         let (state, key) = sk.split_at(n * d);
         let mut out = vec![0f32; n * KEYS * d];
         let mut acc = vec![0f32; d];
@@ -547,7 +547,8 @@ impl CustomOp1 for Cumsum {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, k, d) = l.shape().dims3()?;
-        let x = crate::model::recurrence::contiguous_f32("exclusive-cumsum", s, l, "input")?;
+        let x =
+            crate::model::kernels::recurrence::contiguous_f32("exclusive-cumsum", s, l, "input")?;
         let mut out = vec![0f32; n * k * d];
         let mut acc = vec![0f32; d];
         for row in 0..n {

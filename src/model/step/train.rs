@@ -20,7 +20,7 @@ use super::data::{epoch_chunks, fill_batch, read_files, StepPiece};
 use super::network::{Batch, StepNetwork};
 use super::{Config, StepMeta, StepModel};
 use crate::model::file::{self, TrainingSummary};
-use crate::model::train::{checkpoint_path, plot, sidecar, AdamW, EpochRow};
+use crate::model::training::{checkpoint_path, plot, sidecar, AdamW, EpochRow};
 use crate::roll::{split_pieces, Grid};
 
 /// What to train on and how.
@@ -129,7 +129,7 @@ pub fn split(paths: &[PathBuf], grid: Grid, val_fraction: f64, seed: u64) -> Res
         return Err(format!(
             "no readable MIDI file among the {} found under {}",
             files.len(),
-            crate::model::data::display_paths(paths)
+            crate::corpus::display_paths(paths)
         ));
     }
     let (train_idx, val_idx) = split_pieces(pieces.len(), val_fraction, seed);
@@ -172,7 +172,7 @@ pub fn train(
     stop: &AtomicBool,
 ) -> Result<StepTrainReport, String> {
     let started = Instant::now();
-    crate::model::train::keep_freed_memory();
+    crate::model::training::keep_freed_memory();
     let ckpt_path = checkpoint_path(&opts.output);
     let ckpt_bytes = if opts.resume {
         Some(

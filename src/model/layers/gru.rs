@@ -12,7 +12,7 @@
 //! `[3H]`, gates in the order r, z, n.
 //!
 //! Speed: the input projections of both directions for the whole sequence are one matrix product.
-//! On the CPU the recurrent loop is then one fused op ([`super::recurrence`]); elsewhere it runs
+//! On the CPU the recurrent loop is then one fused op ([`crate::model::kernels::recurrence`]); elsewhere it runs
 //! both directions together as one batched `[2, B, H] × [2, H, 3H]` product per step plus a
 //! handful of element-wise ops.
 
@@ -130,7 +130,7 @@ impl BiGru {
         self.forward_with(xs, output, fused)
     }
 
-    /// `fused`: run the recurrent loop as the one fused CPU op of [`super::recurrence`] (the
+    /// `fused`: run the recurrent loop as the one fused CPU op of [`crate::model::kernels::recurrence`] (the
     /// default on the CPU) instead of candle's element-wise ops (any device).
     pub fn forward_with(&self, xs: &Tensor, output: BiOutput, fused: bool) -> Result<Tensor> {
         let (b, t, i) = xs.dims3()?;
@@ -161,7 +161,11 @@ impl BiGru {
             )?
             .reshape((2, 2, 3 * hdim))?;
             // [B, T, 2, H]
-            let states = gx.apply_op3(&w_hh, &biases, super::recurrence::FusedBiGru)?;
+            let states = gx.apply_op3(
+                &w_hh,
+                &biases,
+                crate::model::kernels::recurrence::FusedBiGru,
+            )?;
             return match output {
                 BiOutput::Sequence => states.reshape((b, t, 2 * hdim)),
                 // The forward direction's state after step T-1, the backward one's at time 0.

@@ -22,7 +22,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-use super::fast::{sigmoid, simd_available, tanh};
+use super::math::{sigmoid, simd_available, tanh};
 
 pub struct FusedBiGru;
 
@@ -170,7 +170,7 @@ fn forward_gates(
         out.copy_from_slice(&hprev[bi * h..(bi + 1) * h]);
         let at = gx_at(bi);
         with_bias(&mut row, &gx[at..at + 3 * h], b_ih);
-        super::fast::gates(avx2, &row, &gh[bi * 3 * h..(bi + 1) * 3 * h], out);
+        super::math::gates(avx2, &row, &gh[bi * 3 * h..(bi + 1) * 3 * h], out);
     }
 }
 

@@ -10,14 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use super::data::{self, Encoder, Examples};
-use super::file::{self, ModelMeta, PitchFallback, TrainingSummary};
 use super::{Config, Network};
+use crate::model::file::{self, ModelMeta, PitchFallback, TrainingSummary};
+use crate::model::training::{checkpoint_path, keep_freed_memory, plot, sidecar, AdamW, EpochRow};
 use crate::roll::{split_pieces, transpositions, Chord, Grid, Vocab, VocabOptions, UNK_ID};
 
 /// What to train on and how.
@@ -122,24 +123,6 @@ impl Default for TrainOptions {
     }
 }
 
-/// One epoch's line of the CSV log.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct EpochRow {
-    pub epoch: usize,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
-    pub train_loss: f64,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
-    pub val_loss: f64,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
-    pub val_accuracy: f64,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
-    pub val_top5: f64,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
-    pub windows_per_second: f64,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
-    pub seconds: f64,
-}
-
 /// Everything `--resume` needs besides weights and moments (stored as checkpoint metadata).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct TrainState {
@@ -149,23 +132,23 @@ struct TrainState {
     /// Optimizer steps so far.
     step: usize,
     /// Sum and count of training losses in the epoch in progress.
-    #[serde(deserialize_with = "super::file::nan_if_null")]
+    #[serde(deserialize_with = "crate::model::file::nan_if_null")]
     loss_sum: f64,
     loss_count: usize,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
+    #[serde(deserialize_with = "crate::model::file::nan_if_null")]
     best_val: f64,
     best_epoch: usize,
     history: Vec<EpochRow>,
     /// (epochs, mean training loss since the last point): the curve of the plot.
     curve: Vec<(f64, f64)>,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
+    #[serde(deserialize_with = "crate::model::file::nan_if_null")]
     wall_seconds: f64,
     // What defines the data, so a resumed run sees the same windows in the same order.
     data: Vec<PathBuf>,
     stride: usize,
     transpose: u32,
     max_vocab: usize,
-    #[serde(deserialize_with = "super::file::nan_if_null")]
+    #[serde(deserialize_with = "crate::model::file::nan_if_null")]
     val_fraction: f64,
     max_val_windows: usize,
     seed: u64,
@@ -181,15 +164,6 @@ pub struct TrainReport {
     pub interrupted: bool,
     pub model: PathBuf,
     pub checkpoint: PathBuf,
-}
-
-/// `<out>` with its extension replaced: `models/default.safetensors` → `models/default.<ext>`.
-pub fn sidecar(output: &Path, ext: &str) -> PathBuf {
-    output.with_extension(ext)
-}
-
-pub fn checkpoint_path(output: &Path) -> PathBuf {
-    sidecar(output, "checkpoint.safetensors")
 }
 
 /// The prepared data of a run.
@@ -269,194 +243,6 @@ pub fn prepare(
     })
 }
 
-/// AdamW with decoupled weight decay and global-norm clipping; unlike candle-nn's, its moments
-/// can be saved and restored, so a resumed run continues exactly.
-pub struct AdamW {
-    vars: Vec<(String, Var)>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
-    pub step: usize,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub clip_norm: f64,
-}
-
-impl AdamW {
-    const BETA1: f64 = 0.9;
-    const BETA2: f64 = 0.999;
-    const EPS: f64 = 1e-7;
-
-    pub fn new(
-        varmap: &VarMap,
-        lr: f64,
-        weight_decay: f64,
-        clip_norm: f64,
-    ) -> candle_core::Result<Self> {
-        let mut vars: Vec<(String, Var)> = varmap
-            .data()
-            .lock()
-            .expect("varmap lock")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        vars.sort_by(|a, b| a.0.cmp(&b.0));
-        let m = vars
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<candle_core::Result<_>>()?;
-        let v = vars
-            .iter()
-            .map(|(_, v)| v.zeros_like())
-            .collect::<candle_core::Result<_>>()?;
-        Ok(Self {
-            vars,
-            m,
-            v,
-            step: 0,
-            lr,
-            weight_decay,
-            clip_norm,
-        })
-    }
-
-    /// One update; returns the gradient norm before clipping.
-    pub fn update(&mut self, loss: &Tensor) -> candle_core::Result<f64> {
-        let grads = loss.backward()?;
-        let fused = self
-            .vars
-            .iter()
-            .all(|(_, v)| v.device().is_cpu() && v.dtype() == DType::F32);
-        self.apply(&grads, fused)
-    }
-
-    /// The update from computed gradients. `fused`: one plain loop per variable over its
-    /// elements (CPU, f32) instead of a dozen candle ops, each a pass over the variable with its
-    /// own allocation and thread hand-off; same arithmetic, in f32 with the same constants.
-    fn apply(
-        &mut self,
-        grads: &candle_core::backprop::GradStore,
-        fused: bool,
-    ) -> candle_core::Result<f64> {
-        // Detached: candle leaves the gradients of variables attached to the forward graph, and
-        // moments computed from them would keep every past batch's graph alive (24 GB OOM).
-        let gs: Vec<Option<Tensor>> = self
-            .vars
-            .iter()
-            .map(|(_, var)| grads.get(var.as_tensor()).map(|g| g.detach()))
-            .collect();
-        if fused {
-            return self.apply_fused(&gs);
-        }
-        let mut sq = 0f64;
-        for g in gs.iter().flatten() {
-            sq += g
-                .sqr()?
-                .sum_all()?
-                .to_dtype(DType::F64)?
-                .to_scalar::<f64>()?;
-        }
-        let norm = sq.sqrt();
-        let scale = self.clip_scale(norm);
-        self.step += 1;
-        let (c1, c2) = self.bias_corrections();
-        for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = &gs[i] else { continue };
-            let g = if scale < 1.0 { (g * scale)? } else { g.clone() };
-            self.m[i] = ((&self.m[i] * Self::BETA1)? + (&g * (1.0 - Self::BETA1))?)?;
-            self.v[i] = ((&self.v[i] * Self::BETA2)? + (g.sqr()? * (1.0 - Self::BETA2))?)?;
-            let update = ((&self.m[i] / c1)? / ((&self.v[i] / c2)?.sqrt()? + Self::EPS)?)?;
-            let decayed = (var.as_tensor() * (1.0 - self.lr * self.weight_decay))?;
-            var.set(&(decayed - (update * self.lr)?)?)?;
-        }
-        Ok(norm)
-    }
-
-    /// The factor the gradients are scaled by for a global norm of `norm`.
-    fn clip_scale(&self, norm: f64) -> f64 {
-        if self.clip_norm > 0.0 && norm > self.clip_norm {
-            self.clip_norm / norm
-        } else {
-            1.0
-        }
-    }
-
-    /// Adam's bias corrections `1 - β^t` at the current step.
-    fn bias_corrections(&self) -> (f64, f64) {
-        let t = self.step as i32;
-        (1.0 - Self::BETA1.powi(t), 1.0 - Self::BETA2.powi(t))
-    }
-
-    fn apply_fused(&mut self, gs: &[Option<Tensor>]) -> candle_core::Result<f64> {
-        let flat = |t: &Tensor| t.flatten_all().and_then(|t| t.to_vec1::<f32>());
-        let gs: Vec<Option<Vec<f32>>> = gs
-            .iter()
-            .map(|g| g.as_ref().map(flat).transpose())
-            .collect::<candle_core::Result<_>>()?;
-        // Each variable's Σg² in f32 (as `sum_all` does), added up in f64.
-        let sq: f64 = gs
-            .iter()
-            .flatten()
-            .map(|g| g.iter().map(|x| x * x).sum::<f32>() as f64)
-            .sum();
-        let norm = sq.sqrt();
-        let scale = self.clip_scale(norm);
-        self.step += 1;
-        let (c1, c2) = self.bias_corrections();
-        // The scalars as candle's affine ops use them: cast to f32, division as multiplication.
-        let (b1, nb1) = (Self::BETA1 as f32, (1.0 - Self::BETA1) as f32);
-        let (b2, nb2) = (Self::BETA2 as f32, (1.0 - Self::BETA2) as f32);
-        let (ic1, ic2) = ((1.0 / c1) as f32, (1.0 / c2) as f32);
-        let (eps, lr) = (Self::EPS as f32, self.lr as f32);
-        let decay = (1.0 - self.lr * self.weight_decay) as f32;
-        let scale = (scale < 1.0).then_some(scale as f32);
-        for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = &gs[i] else { continue };
-            let (mut m, mut v, mut p) = (flat(&self.m[i])?, flat(&self.v[i])?, flat(var)?);
-            for (((g, m), v), p) in g.iter().zip(&mut m).zip(&mut v).zip(&mut p) {
-                let g = scale.map_or(*g, |s| g * s);
-                *m = *m * b1 + g * nb1;
-                *v = *v * b2 + g * g * nb2;
-                let update = (*m * ic1) / ((*v * ic2).sqrt() + eps);
-                *p = *p * decay - update * lr;
-            }
-            let (shape, dev) = (var.shape(), var.device());
-            self.m[i] = Tensor::from_vec(m, shape, dev)?;
-            self.v[i] = Tensor::from_vec(v, shape, dev)?;
-            var.set(&Tensor::from_vec(p, shape, dev)?)?;
-        }
-        Ok(norm)
-    }
-
-    /// The moments as named tensors (`adamw.m.<var>`, `adamw.v.<var>`).
-    pub fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::with_capacity(2 * self.vars.len());
-        for (i, (name, _)) in self.vars.iter().enumerate() {
-            out.push((format!("adamw.m.{name}"), self.m[i].clone()));
-            out.push((format!("adamw.v.{name}"), self.v[i].clone()));
-        }
-        out
-    }
-
-    /// Restores moments saved by [`AdamW::state`] (names without the `adamw.` prefix).
-    pub fn restore(&mut self, saved: &HashMap<String, Tensor>, step: usize) -> Result<(), String> {
-        for (i, (name, var)) in self.vars.iter().enumerate() {
-            for (kind, slot) in [("m", &mut self.m[i]), ("v", &mut self.v[i])] {
-                let t = saved
-                    .get(&format!("{kind}.{name}"))
-                    .ok_or_else(|| format!("checkpoint lacks optimizer state for {name}"))?;
-                if t.dims() != var.dims() {
-                    return Err(format!(
-                        "checkpoint optimizer state for {name} has the wrong shape"
-                    ));
-                }
-                *slot = t.clone();
-            }
-        }
-        self.step = step;
-        Ok(())
-    }
-}
-
 fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
     let mut out: Vec<(String, Tensor)> = varmap
         .data()
@@ -497,22 +283,6 @@ pub fn validate(
     }
     let n = n.max(1) as f64;
     Ok((loss / n, top1 as f64 / n, top5 as f64 / n))
-}
-
-/// Makes the allocator keep freed memory for reuse instead of handing it back to the system.
-///
-/// Why: a training step allocates and frees hundreds of megabytes in tensors of up to ~20 MB.
-/// With glibc's defaults, blocks that large are mapped and unmapped one by one and the heap top
-/// is trimmed, so every step page-faults and zeroes its memory afresh (~12% of the time in a
-/// profile of a training run). Raising the mmap threshold to its maximum (32 MB) and the trim
-/// threshold far above a step's working set makes them reuse the heap. A no-op elsewhere.
-pub fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // Safety: mallopt only changes the allocator's tuning parameters.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
 }
 
 /// Trains as `opts` says until done or `stop` is set (Ctrl-C), leaving a checkpoint either way.
@@ -962,130 +732,6 @@ pub fn write_csv(path: &Path, rows: &[EpochRow]) -> Result<(), String> {
     }
     crate::fs_safe::write_atomically(path, text.as_bytes())
         .map_err(|e| format!("{}: cannot write: {e}", path.display()))
-}
-
-/// Registers the font plotters draws text with (it has none of its own with `ab_glyph`).
-fn register_font() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            plotters::style::FontStyle::Normal,
-            epaint_default_fonts::UBUNTU_LIGHT,
-        );
-    });
-}
-
-/// The loss curves as a PNG: training loss (points through each epoch) and validation loss per
-/// epoch, in nats per step.
-///
-/// Drawn into `<name>.partial.png` beside `path` and renamed over it when complete, so a failed
-/// or interrupted plot leaves the previous one.
-pub fn plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), String> {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".partial.png");
-    let partial = path.with_file_name(name);
-    let drawn = draw_plot(&partial, curve, rows).and_then(|()| {
-        std::fs::rename(&partial, path)
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
-    });
-    if drawn.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    drawn
-}
-
-fn draw_plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), String> {
-    use plotters::prelude::*;
-    register_font();
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let values: Vec<f64> = curve
-        .iter()
-        .map(|p| p.1)
-        .chain(rows.iter().map(|r| r.val_loss))
-        .filter(|v| v.is_finite())
-        .collect();
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        });
-    let (lo, hi) = if lo.is_finite() {
-        (lo * 0.95, hi * 1.05 + 1e-6)
-    } else {
-        (0.0, 1.0)
-    };
-    let x_max = curve
-        .iter()
-        .map(|p| p.0)
-        .chain(rows.iter().map(|r| r.epoch as f64))
-        .fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Continuo training: loss (nats per step)",
-            ("sans-serif", 24),
-        )
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, lo..hi)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("loss")
-        .label_style(("sans-serif", 15))
-        .draw()
-        .map_err(|e| err(&e))?;
-    chart
-        .draw_series(LineSeries::new(
-            // Older checkpoints also put each epoch's mean on the curve; it is drawn as a dot.
-            curve.iter().copied().filter(|&(x, y)| {
-                !rows
-                    .iter()
-                    .any(|r| r.epoch as f64 == x && r.train_loss == y)
-            }),
-            BLUE.stroke_width(2),
-        ))
-        .map_err(|e| err(&e))?
-        .label("training")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    let val: Vec<(f64, f64)> = rows
-        .iter()
-        .filter(|r| r.val_loss.is_finite())
-        .map(|r| (r.epoch as f64, r.val_loss))
-        .collect();
-    chart
-        .draw_series(LineSeries::new(val.iter().copied(), RED.stroke_width(2)))
-        .map_err(|e| err(&e))?
-        .label("validation")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
-    chart
-        .draw_series(val.iter().map(|&p| Circle::new(p, 4, RED.filled())))
-        .map_err(|e| err(&e))?;
-    chart
-        .draw_series(
-            rows.iter()
-                .filter(|r| r.train_loss.is_finite())
-                .map(|r| Circle::new((r.epoch as f64, r.train_loss), 4, BLUE.filled())),
-        )
-        .map_err(|e| err(&e))?
-        .label("training, epoch mean (with dropout)")
-        .legend(|(x, y)| Circle::new((x + 10, y), 4, BLUE.filled()));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
 }
 
 #[cfg(test)]

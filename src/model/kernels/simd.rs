@@ -1,5 +1,5 @@
 //! Hand-vectorised AVX2/FMA kernels for the recurrent loop, shared by batch-1 inference
-//! ([`super::fast`]) and the fused training op ([`super::recurrence`]).
+//! ([`super::math`]) and the fused training op ([`super::recurrence`]).
 //!
 //! The compiler does not vectorise the gate loops on its own (the clamped, float-to-int `exp`
 //! stays scalar) and spills the matrix–vector accumulators to the stack on every step, so these
@@ -35,7 +35,7 @@ pub fn available_avx512() -> bool {
 pub mod avx2 {
     use std::arch::x86_64::*;
 
-    /// `e^x`, 8 lanes: Cephes' `expf` (as [`super::super::fast::exp`]).
+    /// `e^x`, 8 lanes: Cephes' `expf` (as [`super::super::math::exp`]).
     /// # Safety
     /// The CPU must have AVX2 and FMA ([`super::available`]); so for every function here.
     #[inline]

@@ -29,7 +29,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::attention::{in_band, OUTSIDE_BAND};
-use super::recurrence::{contiguous_f32, gemm_acc, parallelism};
+use crate::model::kernels::recurrence::{contiguous_f32, gemm_acc, parallelism};
 
 /// What the forward pass leaves for the backward pass.
 struct Saved {

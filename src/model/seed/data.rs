@@ -126,18 +126,10 @@ pub fn read_pieces(
         return Err(format!(
             "no readable MIDI file among the {} found under {}",
             files.len(),
-            display_paths(paths)
+            crate::corpus::display_paths(paths)
         ));
     }
     Ok(scan.pieces)
-}
-
-pub fn display_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The left-padded context before step `t` of a piece (for tests and evaluation).
