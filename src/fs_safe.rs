@@ -33,6 +33,33 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
+/// Replaces `path` with what `write` puts into a temporary file beside it, or leaves it as it
+/// was. The temporary file is `<name>.partial.<ext>`: it keeps the extension, for writers that
+/// pick the format by it (the loss plot's PNG encoder).
+pub fn replace_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".partial");
+    if let Some(ext) = path.extension() {
+        name.push(".");
+        name.push(ext);
+    }
+    let partial = path.with_file_name(name);
+    let written = write(&partial).and_then(|()| {
+        std::fs::rename(&partial, path)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,7 @@
 //! `continuo eval`: how well a model predicts music, next to baselines: the per-key Markov chain
 //! for both kinds, and the unigram/bigram over the vocabulary for the seed model.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::corpus;
 use crate::model::seed::eval::{evaluate, EvalReport, MARKOV_K};
@@ -53,52 +52,6 @@ fn rolls(files: &[PathBuf], grid: Grid) -> Vec<Vec<Chord>> {
     scan.pieces.into_iter().map(|p| p.roll.steps).collect()
 }
 
-/// The same file, however it was named.
-fn same_file(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
-}
-
-/// The files to evaluate on and to fit the baselines on (never the model's held-out pieces).
-fn files(args: &Args, model: &AnyModel) -> Result<(Vec<PathBuf>, Vec<PathBuf>, usize), String> {
-    let summary = model.summary().clone();
-    let val_files: Vec<PathBuf> = summary.val_files.iter().map(PathBuf::from).collect();
-    let mut eval_files = corpus::find_midi_files(&args.data)?;
-    if args.held_out {
-        if val_files.is_empty() {
-            return Err(format!(
-                "{} lists no held-out pieces in its training summary",
-                model.name()
-            ));
-        }
-        eval_files.extend(val_files.iter().cloned());
-    }
-    let candidates = if !args.baseline_data.is_empty() {
-        corpus::find_midi_files(&args.baseline_data)?
-    } else {
-        let data: Vec<PathBuf> = summary.data.iter().map(PathBuf::from).collect();
-        if data.is_empty() {
-            return Err(
-                "no --baseline-data given and the model's summary names no training data".into(),
-            );
-        }
-        corpus::find_midi_files(&data)
-            .map_err(|e| format!("the model's training data: {e} (pass --baseline-data)"))?
-    };
-    // Leave out the held-out pieces, and with --held-out or --data the music evaluated on.
-    let excluded: HashSet<PathBuf> = val_files
-        .iter()
-        .chain(&eval_files)
-        .map(|p| same_file(p))
-        .collect();
-    let total = candidates.len();
-    let baseline: Vec<PathBuf> = candidates
-        .into_iter()
-        .filter(|f| !excluded.contains(&same_file(f)))
-        .collect();
-    let left_out = total - baseline.len();
-    Ok((eval_files, baseline, left_out))
-}
-
 pub fn run(args: Args) -> Result<(), String> {
     crate::model::device::set_threads(args.threads);
     let (device, said) = crate::model::device::select(&args.device)?;
@@ -109,7 +62,14 @@ pub fn run(args: Args) -> Result<(), String> {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let model = AnyModel::open(&reference, &device).map_err(|e| e.to_string())?;
-    let (eval_files, baseline_files, left_out) = files(&args, &model)?;
+    let files = super::common::measured_files(
+        &model,
+        &args.data,
+        args.held_out,
+        &args.baseline_data,
+        "--baseline-data",
+    )?;
+    let (eval_files, baseline_files, left_out) = (files.measured, files.reference?, files.left_out);
     if left_out > 0 {
         eprintln!(
             "baselines: {left_out} of the candidate files are held-out or evaluated pieces and are left out"

@@ -78,23 +78,8 @@ pub fn run(args: Args) -> Result<(), String> {
     let roll = notes_to_roll(&song.notes, grid);
     let (num, den) = song.time_signature;
     let beats_per_bar = num.max(1) as f64 * 4.0 / den.max(1) as f64;
-    let steps = match (args.steps, args.bars) {
-        (Some(s), _) => s,
-        (None, Some(b)) if b > 0.0 && b.is_finite() => {
-            (b * beats_per_bar * grid.steps_per_beat as f64).round() as usize
-        }
-        (None, Some(b)) => return Err(format!("--bars {b} must be a positive number")),
-        (None, None) => (4.0 * beats_per_bar * grid.steps_per_beat as f64).round() as usize,
-    };
-    if steps == 0 || steps > 100_000 {
-        return Err(format!("{steps} steps: choose between 1 and 100000"));
-    }
-    if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
-        return Err(format!(
-            "--temperature {} must be 0 or more",
-            args.temperature
-        ));
-    }
+    let steps = length(&args, grid.steps_per_beat, beats_per_bar)?;
+    check_temperature(args.temperature)?;
     let context = prompt_ids(&roll.steps, model.vocab());
     let sampling = SamplingOptions {
         temperature: args.temperature,
@@ -143,6 +128,14 @@ pub fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
+fn check_temperature(temperature: f32) -> Result<(), String> {
+    if temperature >= 0.0 && temperature.is_finite() {
+        Ok(())
+    } else {
+        Err(format!("--temperature {temperature} must be 0 or more"))
+    }
+}
+
 /// The length asked for, in steps.
 fn length(args: &Args, steps_per_beat: u32, beats_per_bar: f64) -> Result<usize, String> {
     let steps = match (args.steps, args.bars) {
@@ -169,12 +162,7 @@ fn run_step(args: Args, model: &StepModel) -> Result<(), String> {
     let (num, den) = song.time_signature;
     let beats_per_bar = num.max(1) as f64 * 4.0 / den.max(1) as f64;
     let steps = length(&args, grid.steps_per_beat, beats_per_bar)?;
-    if !(args.temperature >= 0.0 && args.temperature.is_finite()) {
-        return Err(format!(
-            "--temperature {} must be 0 or more",
-            args.temperature
-        ));
-    }
+    check_temperature(args.temperature)?;
     if !(args.top_p > 0.0 && args.top_p <= 1.0) {
         return Err(format!("--top-p {} must be in (0, 1]", args.top_p));
     }

@@ -2,10 +2,8 @@
 //! continues them, and prints the model's bass, texture, rhythm, key and copying next to the real
 //! continuations'.
 
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::corpus;
 use crate::judge::{judge, JudgeOptions, JudgePiece, JudgeReport};
 use crate::midi::{self, ReadOptions};
 use crate::model::seed::data::prompt_ids;
@@ -65,10 +63,6 @@ pub struct Args {
     device: String,
 }
 
-fn same_file(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
-}
-
 /// Reads pieces onto `grid`, saying on stderr which files failed.
 fn read_pieces(files: &[PathBuf], grid: Grid) -> Vec<JudgePiece> {
     files
@@ -101,38 +95,18 @@ pub fn run(args: Args) -> Result<(), String> {
         return Err(format!("--top-p {} must be in (0, 1]", args.top_p));
     }
     let model = super::common::load_any(args.model.as_deref(), &args.device, 1)?;
-    let summary = model.summary().clone();
-    let held_out: Vec<PathBuf> = summary.val_files.iter().map(PathBuf::from).collect();
-    let mut judged = corpus::find_midi_files(&args.data)?;
-    if args.held_out {
-        if held_out.is_empty() {
-            return Err(format!(
-                "{} lists no held-out pieces in its training summary",
-                model.name()
-            ));
-        }
-        judged.extend(held_out.iter().cloned());
-    }
-    let training_roots: Vec<PathBuf> = if args.train_data.is_empty() {
-        summary.data.iter().map(PathBuf::from).collect()
-    } else {
-        args.train_data.clone()
-    };
-    let excluded: HashSet<PathBuf> = held_out
-        .iter()
-        .chain(&judged)
-        .map(|p| same_file(p))
-        .collect();
-    let training_files: Vec<PathBuf> = match corpus::find_midi_files(&training_roots) {
-        Ok(files) => files
-            .into_iter()
-            .filter(|f| !excluded.contains(&same_file(f)))
-            .collect(),
-        Err(e) => {
-            eprintln!("copies: not searched ({e}; pass --train-data)");
-            Vec::new()
-        }
-    };
+    let files = super::common::measured_files(
+        &model,
+        &args.data,
+        args.held_out,
+        &args.train_data,
+        "--train-data",
+    )?;
+    let judged = files.measured;
+    let training_files = files.reference.unwrap_or_else(|e| {
+        eprintln!("copies: not searched ({e})");
+        Vec::new()
+    });
     let grid = model.grid();
     let pieces = read_pieces(&judged, grid);
     if pieces.is_empty() {

@@ -206,7 +206,7 @@ impl ModelPanel {
                 .selected_text(selected)
                 .width(320.0)
                 .show_ui(ui, |ui| {
-                    for b in BUILTINS {
+                    for b in &BUILTINS {
                         if ui.selectable_label(selected == b.label, b.label).clicked() {
                             self.path_text.clear();
                             *params.model_path.write() = b.reference();

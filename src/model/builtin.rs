@@ -35,8 +35,11 @@ macro_rules! model_bytes {
     };
 }
 
+/// How many models are built in.
+const COUNT: usize = 3;
+
 /// Every built-in model; the first is the default. The README says how each was trained.
-pub static BUILTINS: &[Builtin] = &[
+pub static BUILTINS: [Builtin; COUNT] = [
     Builtin {
         id: "piano-step",
         label: "Piano — step model, any chord (default)",
@@ -108,7 +111,8 @@ impl Builtin {
 
     /// The process's one CPU copy, loaded on first use.
     pub fn shared(&self) -> Result<Shared, ModelError> {
-        static LOADED: [OnceLock<Result<Shared, String>>; 3] = [const { OnceLock::new() }; 3];
+        static LOADED: [OnceLock<Result<Shared, String>>; COUNT] =
+            [const { OnceLock::new() }; COUNT];
         let index = BUILTINS
             .iter()
             .position(|b| b.id == self.id)
@@ -139,7 +143,7 @@ mod tests {
     #[test]
     fn every_built_in_model_loads_as_the_kind_it_is_listed_as() {
         assert_eq!(BUILTINS.len(), 3);
-        for b in BUILTINS {
+        for b in &BUILTINS {
             let model = b.load(&Device::Cpu).unwrap();
             let expected = if b.id.ends_with("-step") {
                 "step"

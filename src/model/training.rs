@@ -258,20 +258,7 @@ fn register_font() {
 /// Drawn into `<name>.partial.png` beside `path` and renamed over it when complete, so a failed
 /// or interrupted plot leaves the previous one.
 pub fn plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), String> {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".partial.png");
-    let partial = path.with_file_name(name);
-    let drawn = draw_plot(&partial, curve, rows).and_then(|()| {
-        std::fs::rename(&partial, path)
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
-    });
-    if drawn.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    drawn
+    crate::fs_safe::replace_with(path, |partial| draw_plot(partial, curve, rows))
 }
 
 fn draw_plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(), String> {
