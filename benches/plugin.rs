@@ -13,7 +13,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use continuo::engine::clock::HostTransport;
 use continuo::engine::snapshot::{snapshot_channels, ModelInfo};
 use continuo::engine::worker::{
-    spawn, BarPlacement, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared,
+    spawn, BarPlacement, ChordSink, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared,
 };
 use continuo::engine::{Engine, Input, Live, Out, PhraseStore, Settings, Sink};
 use continuo::params::StartQuantize;
@@ -42,7 +42,7 @@ impl PhraseGenerator for Dense {
     fn window(&self) -> usize {
         50
     }
-    fn generate(
+    fn generate_streaming(
         &self,
         _c: &[Chord],
         _p: BarPlacement,
@@ -50,10 +50,16 @@ impl PhraseGenerator for Dense {
         _t: f32,
         _controls: &continuo::engine::controls::Controls,
         _s: u64,
-    ) -> Result<Vec<Chord>, String> {
+        out: &mut ChordSink<'_>,
+    ) -> Result<(), String> {
         let a = Chord::struck_from(&[48, 52, 55, 60, 64, 67, 72, 76]);
         let b = Chord::struck_from(&[50, 53, 57, 62, 65, 69, 74, 77]);
-        Ok((0..steps).map(|i| if i % 2 == 0 { a } else { b }).collect())
+        for i in 0..steps {
+            if !out(if i % 2 == 0 { a } else { b }) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use continuo::engine::clock::HostTransport;
 use continuo::engine::snapshot::{snapshot_channels, ModelInfo};
 use continuo::engine::worker::{
-    spawn, BarPlacement, GeneratorSource, PhraseGenerator, WorkerShared,
+    spawn, BarPlacement, ChordSink, GeneratorSource, PhraseGenerator, WorkerShared,
 };
 use continuo::engine::{
     Engine, Input, Live, Mode, Out, PhraseStore, Settings, Sink, StartQuantize,
@@ -37,7 +37,7 @@ impl PhraseGenerator for Pattern {
     fn window(&self) -> usize {
         8
     }
-    fn generate(
+    fn generate_streaming(
         &self,
         _: &[Chord],
         _: BarPlacement,
@@ -45,12 +45,16 @@ impl PhraseGenerator for Pattern {
         _: f32,
         _: &continuo::engine::controls::Controls,
         seed: u64,
-    ) -> Result<Vec<Chord>, String> {
+        out: &mut ChordSink<'_>,
+    ) -> Result<(), String> {
         let cycle: [Chord; 6] =
             ["*60,*64", "60,64", "*60", "*72", "REST", "*48,67"].map(|s| s.parse().expect("chord"));
-        Ok((0..steps)
-            .map(|i| cycle[(i + seed as usize) % cycle.len()])
-            .collect())
+        for i in 0..steps {
+            if !out(cycle[(i + seed as usize) % cycle.len()]) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

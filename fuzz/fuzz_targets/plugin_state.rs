@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(saved) = serde_json::from_slice::<SavedPhrase>(data) {
         if saved.problem().is_none() {
             let phrase = Phrase::restored(&saved, Grid::default());
-            let again = phrase.to_saved(saved.start_beats);
+            let again = phrase.to_saved(saved.start_beats, &Default::default());
             assert!(
                 again.problem().is_none(),
                 "a restored phrase saves an invalid one"

@@ -15,6 +15,7 @@ pub mod phrase;
 pub mod playback;
 pub mod snapshot;
 pub mod store;
+pub mod stream;
 pub mod worker;
 
 pub use store::PhraseStore;
@@ -180,8 +181,16 @@ pub struct Engine<E: Copy> {
     /// This block's generated events, in time order.
     generated: Vec<NoteOut>,
     next_request_id: u64,
-    /// The request whose answer we wait for.
+    /// The request whose phrase has not fully arrived (it may be playing while it streams).
     pending: Option<u64>,
+    /// Whether the first piece of `pending`'s phrase is here.
+    first_piece_in: bool,
+    /// When `pending` was sent, until its first piece arrives.
+    pressed_at: Option<std::time::Instant>,
+    /// Wall time from the last request to its phrase's first piece being scheduled.
+    last_latency_ms: Option<f32>,
+    /// Times playback waited for a phrase's notes (generation behind the playhead).
+    waits: u64,
     /// Manual presses before a model is ready.
     manual_waiting: bool,
     /// Continuous mode backs off after a failure until this monotonic beat.
@@ -220,6 +229,10 @@ impl<E: Copy> Engine<E> {
             generated: Vec::with_capacity(MAX_EVENTS_PER_BLOCK + 256 * 16),
             next_request_id: 1,
             pending: None,
+            first_piece_in: false,
+            pressed_at: None,
+            last_latency_ms: None,
+            waits: 0,
             manual_waiting: false,
             retry_after: f64::NEG_INFINITY,
             previous: None,
@@ -373,6 +386,14 @@ impl<E: Copy> Engine<E> {
             while let Some(done) = self.playback.take_retired() {
                 link.notify(Notice::Free(done));
             }
+            if let Some((request_id, from, by)) = self.playback.take_wait() {
+                self.waits += 1;
+                link.notify(Notice::Delayed {
+                    request_id,
+                    from,
+                    by,
+                });
+            }
         }
 
         // 5. Out, in time order: last block's leftovers, then generated and passed-through
@@ -412,14 +433,41 @@ impl<E: Copy> Engine<E> {
                         self.pending = None;
                         self.retry_after = time.monotonic + 1.0;
                     }
+                    // A phrase that failed while streaming was ended where it was (the worker
+                    // sends that piece first); should it still be open, end its notes now.
+                    if self.playback.streaming() == Some(id) {
+                        *end_all = true;
+                        self.playback.stop();
+                    }
                 }
                 Response::Phrase(phrase) => {
+                    // A longer piece of a phrase playing or queued: swapped in place.
+                    let phrase = match self.playback.update(phrase) {
+                        Ok(old) => {
+                            if self.pending == Some(old.request_id)
+                                && self.playback.complete(old.request_id)
+                            {
+                                self.pending = None;
+                            }
+                            link.notify(Notice::Free(old));
+                            continue;
+                        }
+                        Err(phrase) => phrase,
+                    };
                     let restored = phrase.fixed_start;
                     if !restored && self.pending != Some(phrase.request_id) {
                         link.notify(Notice::Free(phrase));
                         continue;
                     }
-                    self.pending = None;
+                    if !restored {
+                        self.first_piece_in = true;
+                        if phrase.complete {
+                            self.pending = None;
+                        }
+                        if let Some(at) = self.pressed_at.take() {
+                            self.last_latency_ms = Some(at.elapsed().as_secs_f32() * 1000.0);
+                        }
+                    }
                     // Restored phrases keep their place; a phrase for the other timeline waits
                     // for it; an answer in time starts where it was asked to.
                     let on_time = restored
@@ -566,11 +614,17 @@ impl<E: Copy> Engine<E> {
             quantize_beats,
             timeline: time.timeline,
             placement: BarPlacement::default(),
+            pressed_at: None,
         };
         request.context[..window].copy_from_slice(&self.context_scratch[..window]);
         request.placement = self.placement(time, start, window);
         self.next_request_id += 1;
         self.pending = Some(request.id);
+        self.first_piece_in = false;
+        // A clock read (vDSO, no system call, no allocation) for the latency display.
+        let now = std::time::Instant::now();
+        self.pressed_at = Some(now);
+        request.pressed_at = Some(now);
         link.request(request);
     }
 
@@ -689,23 +743,30 @@ impl<E: Copy> Engine<E> {
         match &self.playback.phrase {
             Some(p) => {
                 let start = self.playback.start;
+                let delays = self.playback.delays;
                 let n = p.notes.len().min(MAX_PHRASE_NOTES);
                 s.phrase_notes
                     .extend(p.notes[..n].iter().map(|note| crate::midi::Note {
-                        start_beats: note.start_beats + start,
-                        end_beats: note.end_beats + start,
+                        start_beats: delays.map(note.start_beats) + start,
+                        end_beats: delays.map(note.end_beats) + start,
                         ..*note
                     }));
                 s.phrase_start = start;
-                s.phrase_end = start + p.length_beats;
+                s.phrase_end = start + delays.map(p.length_beats);
+                s.phrase_ready = self.playback.ready_until().unwrap_or(s.phrase_end);
+                s.phrase_streaming = !p.complete;
                 s.phrase_on_host_timeline = p.timeline == Timeline::Host;
             }
             None => {
                 s.phrase_start = 0.0;
                 s.phrase_end = 0.0;
+                s.phrase_ready = 0.0;
+                s.phrase_streaming = false;
                 s.phrase_on_host_timeline = true;
             }
         }
+        s.waits = self.waits;
+        s.last_latency_ms = self.last_latency_ms;
         s.playhead_beats = time.end();
         s.transport_playing = time.timeline == Timeline::Host;
         s.tempo = time.tempo;
@@ -713,7 +774,7 @@ impl<E: Copy> Engine<E> {
         s.time_signature = time
             .time_signature
             .map(|(n, d)| (n.clamp(0, 255) as u8, d.clamp(0, 255) as u8));
-        s.status = if self.pending.is_some() {
+        s.status = if self.pending.is_some() && !self.first_piece_in {
             Status::Generating
         } else if self.playback.is_playing(time) {
             Status::Playing

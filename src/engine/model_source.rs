@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use super::controls::Controls;
 use super::snapshot::ModelInfo;
-use super::worker::{BarPlacement, GeneratorSource, PhraseGenerator};
+use super::worker::{BarPlacement, ChordSink, GeneratorSource, PhraseGenerator};
 use crate::model::builtin::{self, Builtin};
 use crate::model::step::{chord_of, Meter, StepModel, StepSampling};
 use crate::model::{AnyModel, Model, SamplingOptions};
@@ -55,7 +55,7 @@ impl PhraseGenerator for ModelGenerator {
     fn window(&self) -> usize {
         self.model.config().window
     }
-    fn generate(
+    fn generate_streaming(
         &self,
         context: &[Chord],
         _placement: BarPlacement,
@@ -63,7 +63,8 @@ impl PhraseGenerator for ModelGenerator {
         temperature: f32,
         controls: &Controls,
         seed: u64,
-    ) -> Result<Vec<Chord>, String> {
+        out: &mut ChordSink<'_>,
+    ) -> Result<(), String> {
         let vocab = self.model.vocab();
         // Nearest chord for anything the vocabulary lacks (never UNK), as the CLI does.
         let ids = crate::model::seed::data::prompt_ids(context, vocab);
@@ -73,11 +74,11 @@ impl PhraseGenerator for ModelGenerator {
             seed,
         };
         let bias = chord_bias(vocab, controls, &key_bias(context, controls));
-        let out = self
-            .model
-            .generate_biased(&ids, steps, &sampling, Some(&bias))
-            .map_err(|e| e.to_string())?;
-        Ok(out.iter().map(|&id| vocab.chord(id)).collect())
+        self.model
+            .generate_streaming(&ids, steps, &sampling, Some(&bias), &mut |id| {
+                out(vocab.chord(id))
+            })
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -110,7 +111,7 @@ impl PhraseGenerator for StepGenerator {
     fn window(&self) -> usize {
         STEP_CONTEXT
     }
-    fn generate(
+    fn generate_streaming(
         &self,
         context: &[Chord],
         placement: BarPlacement,
@@ -118,7 +119,8 @@ impl PhraseGenerator for StepGenerator {
         temperature: f32,
         controls: &Controls,
         seed: u64,
-    ) -> Result<Vec<Chord>, String> {
+        out: &mut ChordSink<'_>,
+    ) -> Result<(), String> {
         let m = &self.model;
         let meter = Meter {
             steps_per_beat: m.grid().steps_per_beat.max(1),
@@ -144,9 +146,16 @@ impl PhraseGenerator for StepGenerator {
             m.observe_chord(&mut state, chord, meter.position(first + t as u64));
         }
         let from = first + context.len() as u64;
-        Ok((0..steps as u64)
-            .map(|i| chord_of(&m.sample(&mut state, meter.position(from + i), &opts)))
-            .collect())
+        for i in 0..steps as u64 {
+            if !out(chord_of(&m.sample(
+                &mut state,
+                meter.position(from + i),
+                &opts,
+            ))) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,10 @@
 //! A generated phrase: the model's chords turned into note-on/note-off events in beats, ready for
 //! the scheduler, plus the form in which it is saved with the project.
+//!
+//! A phrase streams: the inference thread sends it again each time more steps are ready (see
+//! [`Phrase::partial`]). A partial phrase holds only the events before its ready boundary, and
+//! those never change as it grows, so the audio thread can swap in the longer one and keep its
+//! place. [`Delays`] records where playback had to wait for a phrase that fell behind.
 
 use crate::midi::Note;
 use crate::roll::{notes_to_roll, roll_to_notes, Chord, Grid};
@@ -45,10 +50,15 @@ pub struct Phrase {
     pub notes: Vec<Note>,
     /// Note-ons and note-offs relative to the start, sorted by beat, offs before ons.
     pub events: Vec<PhraseEvent>,
-    /// Length in beats (the last step's end, even when it is a rest).
+    /// Length in beats (the last step's end, even when it is a rest). For a partial phrase, the
+    /// length it will have when it is complete.
     pub length_beats: f64,
     /// Output channel 0..=15.
     pub channel: u8,
+    /// Steps generated so far (`chords.len()`); the events before this step's start are final.
+    pub ready_steps: usize,
+    /// All steps are here: every note-on has its note-off.
+    pub complete: bool,
 }
 
 impl Phrase {
@@ -79,6 +89,47 @@ impl Phrase {
             length_beats,
             channel,
         )
+    }
+
+    /// The first `chords.len()` steps of a phrase of `planned_steps`, as it streams: the notes so
+    /// far (those still sounding end at the ready boundary, for display) and every event before
+    /// the boundary. A note-off at the boundary waits for the next step, which says whether the
+    /// key is held on.
+    #[allow(clippy::too_many_arguments)]
+    pub fn partial(
+        request_id: u64,
+        timeline: Timeline,
+        wanted_start: f64,
+        quantize_beats: f64,
+        grid: Grid,
+        chords: Vec<Chord>,
+        planned_steps: usize,
+        velocity: u8,
+        channel: u8,
+    ) -> Self {
+        let ready_steps = chords.len();
+        let mut phrase = Self::from_chords(
+            request_id,
+            timeline,
+            wanted_start,
+            quantize_beats,
+            grid,
+            chords,
+            velocity,
+            channel,
+        );
+        if ready_steps < planned_steps {
+            let ready = phrase.ready_beats();
+            phrase.events.retain(|e| e.beat < ready - 1e-9);
+            phrase.length_beats = grid.step_to_beats(planned_steps as u64);
+            phrase.complete = false;
+        }
+        phrase
+    }
+
+    /// Where the steps generated so far end, in beats after the start.
+    pub fn ready_beats(&self) -> f64 {
+        self.grid.step_to_beats(self.ready_steps as u64)
     }
 
     /// Builds a phrase from notes saved with a project (absolute beats), to be played where it
@@ -154,6 +205,8 @@ impl Phrase {
             quantize_beats,
             fixed_start,
             grid,
+            ready_steps: chords.len(),
+            complete: true,
             chords,
             notes,
             events,
@@ -162,23 +215,71 @@ impl Phrase {
         }
     }
 
-    /// The saved form of this phrase started at `start` beats.
-    pub fn to_saved(&self, start: f64) -> SavedPhrase {
+    /// The saved form of this phrase started at `start` beats, as it played: with the waits in
+    /// `delays`.
+    pub fn to_saved(&self, start: f64, delays: &Delays) -> SavedPhrase {
         SavedPhrase {
             start_beats: start,
-            length_beats: self.length_beats,
+            length_beats: delays.map(self.length_beats),
             timeline: self.timeline,
             channel: self.channel,
             notes: self
                 .notes
                 .iter()
                 .map(|n| Note {
-                    start_beats: n.start_beats + start,
-                    end_beats: n.end_beats + start,
+                    start_beats: delays.map(n.start_beats) + start,
+                    end_beats: delays.map(n.end_beats) + start,
                     ..*n
                 })
                 .collect(),
         }
+    }
+}
+
+/// Where a streaming phrase's playback waited because generation fell behind the playhead: from
+/// each recorded beat of the phrase on, everything is later by that many beats. Notes sounding
+/// at a wait are held through it. A fixed array, so the audio thread can add to it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Delays {
+    /// (phrase beat, delay in beats), in increasing beat order.
+    waits: [(f64, f64); Delays::CAPACITY],
+    len: usize,
+}
+
+impl Delays {
+    const CAPACITY: usize = 16;
+
+    /// Where a phrase beat plays after the waits.
+    pub fn map(&self, beat: f64) -> f64 {
+        beat + self.waits[..self.len]
+            .iter()
+            .filter(|(from, _)| beat >= *from - 1e-9)
+            .map(|(_, by)| by)
+            .sum::<f64>()
+    }
+
+    /// Everything from `from` on plays `by` beats later. `from` is never before an earlier
+    /// wait's (playback only waits at the growing ready boundary); past the capacity a wait is
+    /// merged into the last one, which only moves notes that have already played.
+    pub fn add(&mut self, from: f64, by: f64) {
+        match self.waits[..self.len].last_mut() {
+            Some(last) if (last.0 - from).abs() < 1e-9 || self.len == Self::CAPACITY => {
+                last.1 += by
+            }
+            _ => {
+                self.waits[self.len] = (from, by);
+                self.len += 1;
+            }
+        }
+    }
+
+    /// How many beats of waiting in all.
+    pub fn total(&self) -> f64 {
+        self.waits[..self.len].iter().map(|(_, by)| by).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -260,13 +361,68 @@ mod tests {
             Chord::struck_from(&[67]),
         ];
         let p = Phrase::from_chords(1, Timeline::Host, 8.0, 0.25, grid, chords.clone(), 90, 2);
-        let saved = p.to_saved(8.0);
+        let saved = p.to_saved(8.0, &Delays::default());
         assert!(saved.problem().is_none());
         let back = Phrase::restored(&saved, grid);
         assert_eq!(back.notes, p.notes);
         assert_eq!(back.chords, chords);
         assert_eq!(back.wanted_start, 8.0);
         assert_eq!(back.channel, 2);
+    }
+
+    /// Every partial phrase's events are exactly the complete phrase's events before its ready
+    /// boundary, so the audio thread can swap in a longer one and keep its place.
+    #[test]
+    fn partial_phrases_are_prefixes_of_the_complete_one() {
+        let grid = Grid::default();
+        let chords: Vec<Chord> = ["*60,*64", "60,64", "*60,67", "REST", "*48", "48,*72", "*48"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let full = Phrase::from_chords(3, Timeline::Host, 0.0, 0.25, grid, chords.clone(), 90, 0);
+        for ready in 1..chords.len() {
+            let part = Phrase::partial(
+                3,
+                Timeline::Host,
+                0.0,
+                0.25,
+                grid,
+                chords[..ready].to_vec(),
+                chords.len(),
+                90,
+                0,
+            );
+            assert!(!part.complete);
+            assert_eq!(part.length_beats, full.length_beats);
+            let boundary = grid.step_to_beats(ready as u64);
+            let before: Vec<_> = full
+                .events
+                .iter()
+                .filter(|e| e.beat < boundary - 1e-9)
+                .copied()
+                .collect();
+            assert_eq!(part.events, before, "ready {ready}");
+        }
+        let last = Phrase::partial(3, Timeline::Host, 0.0, 0.25, grid, chords, 7, 90, 0);
+        assert!(last.complete);
+        assert_eq!(last, full);
+    }
+
+    #[test]
+    fn delays_move_what_follows_a_wait() {
+        let mut d = Delays::default();
+        assert_eq!(d.map(3.0), 3.0);
+        d.add(1.0, 0.25);
+        d.add(1.0, 0.25);
+        d.add(2.0, 1.0);
+        assert_eq!(d.map(0.5), 0.5);
+        assert_eq!(d.map(1.0), 1.5);
+        assert_eq!(d.map(2.0), 3.5);
+        assert_eq!(d.total(), 1.5);
+        for i in 0..40 {
+            d.add(3.0 + i as f64, 0.25);
+        }
+        assert_eq!(d.total(), 1.5 + 40.0 * 0.25);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! sample offsets, and every generated note that sounds is known so it can be ended.
 
 use super::clock::BlockTime;
-use super::phrase::Phrase;
+use super::phrase::{Delays, Phrase};
 
 /// A generated (or engine-made) note event at a sample offset of the current block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,18 +78,29 @@ impl Sounding {
 }
 
 /// The phrase being played and how far it has got.
+///
+/// A phrase may still be streaming: then it plays up to its ready boundary and a longer piece
+/// replaces it in place ([`Playback::update`]). If the playhead reaches the boundary before the
+/// next piece, playback waits there ([`Delays`]): the notes sounding are held and the rest of
+/// the phrase follows from the next grid step after the notes arrive.
 #[derive(Default)]
 pub struct Playback {
     pub phrase: Option<Box<Phrase>>,
     /// Beat where the phrase's beat 0 falls.
     pub start: f64,
+    /// Where the current phrase waited for generation.
+    pub delays: Delays,
     /// Next event to play.
     cursor: usize,
+    /// Stopped (mode change, bypass, new model): plays nothing more of this phrase.
+    stopped: bool,
     /// A phrase to follow the current one seamlessly (Continuous mode), with its start.
     next: Option<(Box<Phrase>, f64)>,
     /// Phrases done with this block, for the engine to hand back for freeing (never dropped
     /// here: that would free memory on the audio thread).
     retired: [Option<Box<Phrase>>; 4],
+    /// A wait begun this block: (request id, phrase beat, beats), for the engine to report.
+    waited: Option<(u64, f64, f64)>,
 }
 
 impl Playback {
@@ -102,11 +113,55 @@ impl Playback {
     ) -> Option<Box<Phrase>> {
         let old = self.phrase.replace(phrase);
         self.start = start;
+        self.delays = Delays::default();
+        self.stopped = false;
         self.seek(time);
         if let Some((next, _)) = self.next.take() {
             self.retire(next);
         }
         old
+    }
+
+    /// A longer piece of the phrase playing or queued (same request): swapped in, keeping the
+    /// place. Returns the piece it replaces, or gives `piece` back if it belongs to neither
+    /// (or playback was stopped).
+    pub fn update(&mut self, piece: Box<Phrase>) -> Result<Box<Phrase>, Box<Phrase>> {
+        let id = piece.request_id;
+        if id == 0 || piece.fixed_start {
+            return Err(piece);
+        }
+        if let Some((next, _)) = self.next.as_mut().filter(|(n, _)| n.request_id == id) {
+            return Ok(std::mem::replace(next, piece));
+        }
+        match self.phrase.as_mut() {
+            Some(current) if current.request_id == id && !self.stopped => {
+                debug_assert!(piece.events.len() >= self.cursor);
+                Ok(std::mem::replace(current, piece))
+            }
+            _ => Err(piece),
+        }
+    }
+
+    /// The id of the phrase playing, if it is still streaming.
+    pub fn streaming(&self) -> Option<u64> {
+        self.phrase
+            .as_ref()
+            .filter(|p| !p.complete && !self.stopped)
+            .map(|p| p.request_id)
+    }
+
+    /// Whether the phrase of request `id` (playing or queued) has all its steps.
+    pub fn complete(&self, id: u64) -> bool {
+        let next = self.next.as_ref().map(|(p, _)| p);
+        self.phrase
+            .iter()
+            .chain(next)
+            .any(|p| p.request_id == id && p.complete)
+    }
+
+    /// A wait begun this block, to be reported (request id, phrase beat, beats).
+    pub fn take_wait(&mut self) -> Option<(u64, f64, f64)> {
+        self.waited.take()
     }
 
     fn retire(&mut self, phrase: Box<Phrase>) {
@@ -127,7 +182,8 @@ impl Playback {
         self.next.is_none()
             && self.is_playing(time)
             && self.phrase.as_ref().is_some_and(|p| {
-                p.timeline == time.timeline && start >= self.start + p.length_beats - 1e-9
+                p.timeline == time.timeline
+                    && start >= self.start + self.delays.map(p.length_beats) - 1e-9
             })
     }
 
@@ -139,10 +195,11 @@ impl Playback {
     /// After a jump: continue with the first event the playhead has not passed. Notes the
     /// playhead lands inside are not started (their note-offs are skipped by the table).
     pub fn seek(&mut self, time: &BlockTime) {
+        let (start, delays) = (self.start, self.delays);
         self.cursor = match &self.phrase {
             Some(p) if p.timeline == time.timeline => p
                 .events
-                .partition_point(|e| time.offset_of(self.start + e.beat) < 0.0),
+                .partition_point(|e| time.offset_of(start + delays.map(e.beat)) < 0.0),
             Some(p) => p.events.len(),
             None => 0,
         };
@@ -153,14 +210,21 @@ impl Playback {
         if let Some(p) = &self.phrase {
             self.cursor = p.events.len();
         }
+        self.stopped = true;
         if let Some((next, _)) = self.next.take() {
             self.retire(next);
         }
     }
 
+    /// Whether the phrase has more to play on this timeline (including steps still being
+    /// generated).
     pub fn is_playing(&self, time: &BlockTime) -> bool {
         match &self.phrase {
-            Some(p) => p.timeline == time.timeline && self.cursor < p.events.len(),
+            Some(p) => {
+                !self.stopped
+                    && p.timeline == time.timeline
+                    && (self.cursor < p.events.len() || !p.complete)
+            }
             None => false,
         }
     }
@@ -173,7 +237,13 @@ impl Playback {
         self.phrase
             .as_ref()
             .filter(|p| p.timeline == time.timeline)
-            .map(|p| self.start + p.length_beats)
+            .map(|p| self.start + self.delays.map(p.length_beats))
+    }
+
+    /// Where the steps generated so far end (absolute beats), if a phrase is streaming.
+    pub fn ready_until(&self) -> Option<f64> {
+        let p = self.phrase.as_ref()?;
+        Some(self.start + self.delays.map(p.ready_beats().min(p.length_beats)))
     }
 
     /// Emits this block's events, sorted by time. A pitch still sounding is ended before it is
@@ -190,13 +260,14 @@ impl Playback {
         let done = self
             .phrase
             .as_ref()
-            .is_some_and(|p| self.cursor >= p.events.len());
+            .is_some_and(|p| p.complete && self.cursor >= p.events.len());
         if done && self.next.is_some() {
             let (next, start) = self.next.take().expect("checked");
             if let Some(old) = self.phrase.replace(next) {
                 self.retire(old);
             }
             self.start = start;
+            self.delays = Delays::default();
             self.seek(time);
             self.schedule_current(time, sounding, max, &mut emitted, &mut emit);
         }
@@ -211,17 +282,22 @@ impl Playback {
         emit: &mut impl FnMut(NoteOut),
     ) {
         let Some(phrase) = &self.phrase else { return };
-        if phrase.timeline != time.timeline {
+        if phrase.timeline != time.timeline || self.stopped {
             return;
         }
         let channel = phrase.channel;
+        // A note-on this late (a piece that arrived after its time, past a jump) is not started;
+        // a note-off is always played, so nothing is left sounding.
+        let late = -0.5 * phrase.grid.step_beats() / time.beats_per_sample().max(1e-12);
         while let Some(event) = phrase.events.get(self.cursor) {
-            let offset = time.offset_of(self.start + event.beat);
+            let offset = time.offset_of(self.start + self.delays.map(event.beat));
             if offset >= time.frames as f64 || *emitted + 2 > max {
                 break;
             }
             let timing = offset.max(0.0) as u32;
-            if event.on {
+            if event.on && offset < late {
+                // Skipped.
+            } else if event.on {
                 if sounding.contains(channel, event.pitch) {
                     emit(NoteOut {
                         timing,
@@ -253,6 +329,24 @@ impl Playback {
                 *emitted += 1;
             }
             self.cursor += 1;
+        }
+        // Everything ready has played and the next steps are not here: wait at the boundary if
+        // the playhead reaches it in this block, so the phrase goes on from the next grid step
+        // after they arrive (the notes sounding are held meanwhile).
+        if !phrase.complete && self.cursor >= phrase.events.len() {
+            let ready = phrase.ready_beats();
+            let at = self.start + self.delays.map(ready);
+            let offset = time.offset_of(at);
+            if (0.0..time.frames as f64).contains(&offset) {
+                let step = phrase.grid.step_beats();
+                let by = ((time.end() - at) / step).ceil().max(1.0) * step;
+                self.delays.add(ready, by);
+                let id = phrase.request_id;
+                self.waited = Some(match self.waited {
+                    Some((i, from, b)) if i == id && from == ready => (id, ready, b + by),
+                    _ => (id, ready, by),
+                });
+            }
         }
     }
 }

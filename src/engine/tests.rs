@@ -9,7 +9,7 @@ use super::clock::HostTransport;
 use super::playback::NoteOut;
 use super::snapshot::{snapshot_channels, ModelInfo, SnapshotReader};
 use super::worker::{
-    spawn, BarPlacement, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared,
+    spawn, BarPlacement, ChordSink, GeneratorSource, PhraseGenerator, WorkerHandle, WorkerShared,
 };
 use super::*;
 use crate::roll::Chord;
@@ -20,6 +20,9 @@ struct Scripted {
     panic: bool,
     contexts: Arc<parking_lot::Mutex<Vec<Vec<Chord>>>>,
     calls: Arc<AtomicUsize>,
+    /// Microseconds of wall time per generated step (0: as fast as possible), to test a
+    /// generator slower than real time.
+    step_delay: AtomicUsize,
 }
 
 impl PhraseGenerator for Scripted {
@@ -36,7 +39,7 @@ impl PhraseGenerator for Scripted {
     fn window(&self) -> usize {
         8
     }
-    fn generate(
+    fn generate_streaming(
         &self,
         context: &[Chord],
         _placement: BarPlacement,
@@ -44,15 +47,23 @@ impl PhraseGenerator for Scripted {
         _t: f32,
         _controls: &crate::engine::controls::Controls,
         _seed: u64,
-    ) -> Result<Vec<Chord>, String> {
+        out: &mut ChordSink<'_>,
+    ) -> Result<(), String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.contexts.lock().push(context.to_vec());
         if self.panic {
             panic!("scripted failure");
         }
-        Ok((0..steps)
-            .map(|i| self.cycle[i % self.cycle.len()])
-            .collect())
+        for i in 0..steps {
+            let delay = self.step_delay.load(Ordering::SeqCst);
+            if delay > 0 {
+                std::thread::sleep(Duration::from_micros(delay as u64));
+            }
+            if !out(self.cycle[i % self.cycle.len()]) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -91,6 +102,8 @@ struct Rig {
     reader: SnapshotReader,
     scripted: Arc<Scripted>,
     shared_path: Arc<parking_lot::RwLock<String>>,
+    /// What the worker saves with the project.
+    store: Arc<PhraseStore>,
     sr: f64,
     /// The true playhead (what the host's own sample count says).
     pos: f64,
@@ -107,6 +120,7 @@ struct Rig {
 }
 
 mod host_time;
+mod streaming;
 
 fn c(s: &str) -> Chord {
     s.parse().unwrap()
@@ -119,12 +133,14 @@ impl Rig {
             panic,
             contexts: Default::default(),
             calls: Default::default(),
+            step_delay: AtomicUsize::new(0),
         });
         let (audio, worker, reader) = snapshot_channels();
         let shared_path = Arc::new(parking_lot::RwLock::new(String::new()));
+        let store = Arc::new(PhraseStore::default());
         let shared = WorkerShared {
             model_path: shared_path.clone(),
-            phrase: Arc::new(PhraseStore::default()),
+            phrase: store.clone(),
         };
         let (handle, link) = spawn(Box::new(Source(scripted.clone())), shared, worker).unwrap();
         let mut engine = Engine::new(Some(link), audio);
@@ -135,6 +151,7 @@ impl Rig {
             reader,
             scripted,
             shared_path,
+            store,
             sr: 48_000.0,
             pos: 0.0,
             tempo: 120.0,

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
 
-use super::phrase::{Phrase, Timeline};
+use super::phrase::{Delays, Phrase, Timeline};
 use super::snapshot::{ModelInfo, WorkerSnapshot, MAX_CONTEXT_STEPS};
 use super::store::PhraseStore;
+use super::stream::PhraseBuilder;
 use crate::roll::{Chord, Grid};
 
 /// Where the context sits in the host's bars, for models that hear the meter (the step model's
@@ -39,6 +40,10 @@ impl Default for BarPlacement {
     }
 }
 
+/// Where a generator puts each chord the moment it is sampled. Returning `false` asks it to stop
+/// early (the request was superseded, or the phrase is full); that is not an error.
+pub type ChordSink<'a> = dyn FnMut(Chord) -> bool + 'a;
+
 /// Something that continues a sequence of grid chords: the real model, or a scripted stand-in in
 /// tests.
 pub trait PhraseGenerator: Send + Sync {
@@ -47,8 +52,22 @@ pub trait PhraseGenerator: Send + Sync {
     fn grid(&self) -> Grid;
     /// How many steps of context it looks at.
     fn window(&self) -> usize;
-    /// Exactly `steps` chords continuing `context` (oldest first), which starts at `placement`
-    /// in the host's bars. Same seed, same answer.
+    /// Up to `steps` chords continuing `context` (oldest first), which starts at `placement` in
+    /// the host's bars, each handed to `out` as soon as it is sampled, so the phrase can start
+    /// playing before it is finished. Same seed, same chords.
+    #[allow(clippy::too_many_arguments)]
+    fn generate_streaming(
+        &self,
+        context: &[Chord],
+        placement: BarPlacement,
+        steps: usize,
+        temperature: f32,
+        controls: &super::controls::Controls,
+        seed: u64,
+        out: &mut ChordSink<'_>,
+    ) -> Result<(), String>;
+
+    /// Exactly `steps` chords, all at once (the CLI, tests and benchmarks).
     fn generate(
         &self,
         context: &[Chord],
@@ -57,7 +76,22 @@ pub trait PhraseGenerator: Send + Sync {
         temperature: f32,
         controls: &super::controls::Controls,
         seed: u64,
-    ) -> Result<Vec<Chord>, String>;
+    ) -> Result<Vec<Chord>, String> {
+        let mut chords = Vec::with_capacity(steps);
+        self.generate_streaming(
+            context,
+            placement,
+            steps,
+            temperature,
+            controls,
+            seed,
+            &mut |chord| {
+                chords.push(chord);
+                true
+            },
+        )?;
+        Ok(chords)
+    }
 }
 
 /// Where generators come from. Loading may take a while; it runs on the inference thread.
@@ -89,6 +123,8 @@ pub struct Request {
     pub timeline: Timeline,
     /// Where the context's first step falls in the host's bars.
     pub placement: BarPlacement,
+    /// When the audio thread sent it (for the press → first note latency).
+    pub pressed_at: Option<Instant>,
 }
 
 impl Request {
@@ -99,22 +135,21 @@ impl Request {
 
 /// From the inference thread to the audio thread.
 pub enum Response {
+    /// A phrase, or a longer piece of one already sent (same `request_id`; see
+    /// [`super::stream`]).
     Phrase(Box<Phrase>),
     /// The request could not be answered (error or panic; the text is in the snapshot).
-    Failed {
-        id: u64,
-    },
+    Failed { id: u64 },
     /// A model is now in use (the first one, or another one): end notes, adopt its grid.
-    ModelReady {
-        grid: Grid,
-        window: usize,
-    },
+    ModelReady { grid: Grid, window: usize },
 }
 
 /// From the audio thread to the inference thread.
 pub enum Notice {
     /// The phrase answering `request_id` started playing at `start` beats: save it.
     Scheduled { request_id: u64, start: f64 },
+    /// Its playback waited `by` beats at phrase beat `from` for generation to catch up.
+    Delayed { request_id: u64, from: f64, by: f64 },
     /// A phrase the audio thread is done with, to be freed off the audio thread.
     Free(Box<Phrase>),
 }
@@ -194,6 +229,7 @@ pub fn spawn(
         phrase_version: 0,
         sent: Vec::new(),
         backlog: Vec::new(),
+        step_delay: step_delay_from_env(),
     };
     let join = std::thread::Builder::new()
         .name("continuo-inference".into())
@@ -213,6 +249,16 @@ pub fn spawn(
     ))
 }
 
+/// A phrase sent to the audio thread, as the project will save it.
+struct Sent {
+    id: u64,
+    /// The newest piece.
+    phrase: Phrase,
+    /// Where it started playing, once the audio thread says.
+    start: Option<f64>,
+    delays: Delays,
+}
+
 struct Worker {
     source: Box<dyn GeneratorSource>,
     shared: WorkerShared,
@@ -226,10 +272,22 @@ struct Worker {
     /// The model path last tried (loaded or failed), so a bad file is not retried in a loop.
     attempted_path: Option<String>,
     phrase_version: u64,
-    /// Recently sent phrases (id, phrase) awaiting their `Scheduled` notice.
-    sent: Vec<(u64, Phrase)>,
+    /// Recently sent phrases, newest last, kept to be saved with the project as they play.
+    sent: Vec<Sent>,
     /// Responses the full queue would not take yet.
     backlog: Vec<Response>,
+    /// Extra wall time per generated step ([`STEP_DELAY_ENV`]), to try a slow machine.
+    step_delay: Option<Duration>,
+}
+
+/// Environment variable that slows every generated step by this many milliseconds (0–1000), to
+/// see and test what a machine slower than real time does: the phrase waits for its notes and
+/// goes on. Read once when an instance starts.
+pub const STEP_DELAY_ENV: &str = "CONTINUO_STEP_DELAY_MS";
+
+fn step_delay_from_env() -> Option<Duration> {
+    let ms: f64 = std::env::var(STEP_DELAY_ENV).ok()?.trim().parse().ok()?;
+    (ms.is_finite() && ms > 0.0).then(|| Duration::from_secs_f64(ms.min(1000.0) / 1000.0))
 }
 
 impl Worker {
@@ -274,12 +332,59 @@ impl Worker {
             match notice {
                 Notice::Free(phrase) => drop(phrase),
                 Notice::Scheduled { request_id, start } => {
-                    if let Some((_, phrase)) = self.sent.iter().find(|(id, _)| *id == request_id) {
-                        self.shared.phrase.record(phrase.to_saved(start));
+                    // Older phrases will not play any more.
+                    self.sent.retain(|s| s.id >= request_id);
+                    if let Some(sent) = self.sent.iter_mut().find(|s| s.id == request_id) {
+                        sent.start = Some(start);
                     }
-                    self.sent.retain(|(id, _)| *id > request_id);
+                    self.record(request_id);
+                }
+                Notice::Delayed {
+                    request_id,
+                    from,
+                    by,
+                } => {
+                    if let Some(sent) = self.sent.iter_mut().find(|s| s.id == request_id) {
+                        sent.delays.add(from, by);
+                    }
+                    self.record(request_id);
                 }
             }
+        }
+    }
+
+    /// Saves the phrase answering `id` with the project, as it plays, if it has started.
+    fn record(&self, id: u64) {
+        if let Some(Sent {
+            phrase,
+            start: Some(start),
+            delays,
+            ..
+        }) = self.sent.iter().find(|s| s.id == id)
+        {
+            self.shared.phrase.record(phrase.to_saved(*start, delays));
+        }
+    }
+
+    /// Keeps the newest piece of a phrase for saving.
+    fn remember(&mut self, phrase: &Phrase) {
+        let id = phrase.request_id;
+        match self.sent.iter_mut().find(|s| s.id == id) {
+            Some(sent) => sent.phrase = phrase.clone(),
+            None => {
+                self.sent.push(Sent {
+                    id,
+                    phrase: phrase.clone(),
+                    start: None,
+                    delays: Delays::default(),
+                });
+                if self.sent.len() > 8 {
+                    self.sent.remove(0);
+                }
+            }
+        }
+        if phrase.complete {
+            self.record(id);
         }
     }
 
@@ -356,6 +461,9 @@ impl Worker {
         self.send(Response::Phrase(Box::new(Phrase::restored(&saved, grid))));
     }
 
+    /// Generates the phrase a request asks for and streams it to the audio thread: the first
+    /// piece after the first step, then a longer one every [`super::stream::SEND_EVERY`]. A newer
+    /// request (or the plugin closing) stops it; what was generated then ends there, cleanly.
     fn answer(&mut self, request: &Request) {
         let Some(generator) = self.generator.clone() else {
             self.state.last_error = Some("No model is loaded yet".into());
@@ -369,50 +477,66 @@ impl Worker {
             request.seed
         };
         let started = Instant::now();
-        let context = request.context();
+        let mut builder = PhraseBuilder::new(request, generator.grid());
+        let step_delay = self.step_delay;
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            generator.generate(
-                context,
+            generator.generate_streaming(
+                request.context(),
                 request.placement,
                 request.steps,
                 request.temperature,
                 &request.controls,
                 seed,
+                &mut |chord| {
+                    if let Some(delay) = step_delay {
+                        std::thread::sleep(delay);
+                    }
+                    let more = builder.push(chord);
+                    let now = Instant::now();
+                    if builder.due(now) {
+                        let piece = builder.piece(now);
+                        self.remember(&piece);
+                        self.send(Response::Phrase(Box::new(piece)));
+                        self.flush_backlog();
+                        // Free what the audio thread is done with while we generate.
+                        self.drain_notices();
+                    }
+                    let superseded = !self.requests.is_empty() || self.stop.load(Ordering::Acquire);
+                    more && !superseded
+                },
             )
         }));
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let chords = match result {
-            Ok(Ok(chords)) => chords,
-            Ok(Err(error)) => return self.fail(request.id, format!("Generation failed: {error}")),
+        let error = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(format!("Generation failed: {error}")),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                return self.fail(request.id, format!("Generation panicked: {what}"));
+                Some(format!("Generation panicked: {what}"))
             }
         };
-        let mut phrase = Phrase::from_chords(
-            request.id,
-            request.timeline,
-            request.start,
-            request.quantize_beats,
-            generator.grid(),
-            chords,
-            request.velocity,
-            request.channel,
-        );
-        truncate_notes(&mut phrase);
+        // Whatever stopped it, what was sent ends cleanly: every note gets its note-off.
+        builder.finish_here();
+        if builder.ready() > 0 && !builder.sent_complete() {
+            let piece = builder.piece(Instant::now());
+            self.remember(&piece);
+            self.send(Response::Phrase(Box::new(piece)));
+        }
+        if let Some(error) = error {
+            return self.fail(request.id, error);
+        }
+        if builder.ready() == 0 {
+            return self.fail(request.id, "The model generated nothing".into());
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
         self.state.last_generation_ms = Some(ms);
+        self.state.last_steps_per_second = Some(builder.ready() as f64 / (ms / 1000.0).max(1e-9));
         self.state.generations += 1;
         self.state.last_error = None;
         self.publish();
-        self.sent.push((request.id, phrase.clone()));
-        if self.sent.len() > 8 {
-            self.sent.remove(0);
-        }
-        self.send(Response::Phrase(Box::new(phrase)));
     }
 
     fn fail(&mut self, id: u64, error: String) {
@@ -420,23 +544,5 @@ impl Worker {
         self.state.last_error = Some(error);
         self.publish();
         self.send(Response::Failed { id });
-    }
-}
-
-/// Keeps a phrase within what the snapshot can show (events stay consistent with the notes).
-fn truncate_notes(phrase: &mut Phrase) {
-    let max = super::snapshot::MAX_PHRASE_NOTES;
-    if phrase.notes.len() > max {
-        let cut = phrase.notes[max].start_beats;
-        *phrase = Phrase::from_chords(
-            phrase.request_id,
-            phrase.timeline,
-            phrase.wanted_start,
-            phrase.quantize_beats,
-            phrase.grid,
-            phrase.chords[..phrase.grid.nearest_step(cut) as usize].to_vec(),
-            phrase.notes[0].velocity,
-            phrase.channel,
-        );
     }
 }

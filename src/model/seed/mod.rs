@@ -224,11 +224,28 @@ impl Model {
         sampling: &SamplingOptions,
         bias: Option<&[f32]>,
     ) -> Result<Vec<u32>, ModelError> {
+        let mut out = Vec::with_capacity(steps);
+        self.generate_streaming(context, steps, sampling, bias, &mut |id| {
+            out.push(id);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// [`Model::generate_biased`] that hands each id to `out` as soon as it is sampled (the
+    /// plugin plays a phrase while it is generated); `out` returning `false` stops early.
+    pub fn generate_streaming(
+        &self,
+        context: &[u32],
+        steps: usize,
+        sampling: &SamplingOptions,
+        bias: Option<&[f32]>,
+        out: &mut dyn FnMut(u32) -> bool,
+    ) -> Result<(), ModelError> {
         self.check_ids(context)?;
         let w = self.meta.config.window;
         let mut window = self.context_window(context);
         let mut rng = rand::rngs::StdRng::seed_from_u64(sampling.seed);
-        let mut out = Vec::with_capacity(steps);
         let mut pairs = Vec::new();
         let mut scratch = fast::Scratch::default();
         let mut logits = vec![0.0; self.meta.config.vocab_size];
@@ -268,11 +285,13 @@ impl Model {
                 }
             }
             let id = sampler::sample(&logits, sampling, &mut rng, &mut pairs);
-            out.push(id);
+            debug_assert_ne!(id, crate::roll::UNK_ID);
+            if !out(id) {
+                break;
+            }
             window.rotate_left(1);
             window[w - 1] = id;
         }
-        debug_assert!(out.iter().all(|&id| id != crate::roll::UNK_ID));
-        Ok(out)
+        Ok(())
     }
 }
