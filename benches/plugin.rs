@@ -224,39 +224,140 @@ fn process_block(c: &mut Criterion) {
     group.finish();
 }
 
-fn generate_to_first_note(c: &mut Criterion) {
-    let mut group = c.benchmark_group("generate_to_first_scheduled_note");
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(20));
-    // The embedded default model, 4 bars (64 steps), Start quantize: Step.
-    let (mut engine, _w) = engine(None);
-    let mut pos = 0.0;
-    let mut settings = Settings {
-        quantize: StartQuantize::Step,
-        seed: 0,
-        ..Settings::default()
-    };
-    wait_ready(&mut engine, &mut pos, &settings);
-    group.bench_function("default_model_4_bars_cpu", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let started = Instant::now();
-                settings.generate = true;
-                engine.process(&transport(pos), 64, SR, &settings, &[], &mut Discard(0));
-                settings.generate = false;
-                pos += 64.0 * 120.0 / 60.0 / SR;
-                // 64-frame blocks (1.3 ms) until the phrase is in the scheduler.
-                while engine.waiting() {
-                    engine.process(&transport(pos), 64, SR, &settings, &[], &mut Discard(0));
-                    pos += 64.0 * 120.0 / 60.0 / SR;
-                    std::thread::yield_now();
-                }
-                total += started.elapsed();
+/// Four bars of a player's chords (a I–vi–IV–V in C, struck on every beat, with a bass), for
+/// the model to hear before the press.
+fn played_bars() -> Vec<Input<u32>> {
+    let bars: [[u8; 4]; 4] = [
+        [36, 60, 64, 67],
+        [33, 57, 60, 64],
+        [29, 57, 60, 65],
+        [31, 55, 59, 62],
+    ];
+    let mut out = Vec::new();
+    for (bar, chord) in bars.iter().enumerate() {
+        for beat in 0..4u32 {
+            for &p in chord {
+                let at = ((bar as u32 * 4 + beat) as f64 * 60.0 / 120.0 * SR) as u32;
+                out.push((at, true, p));
+                out.push((at + 20_000, false, p));
             }
-            total
+        }
+    }
+    out.sort_by_key(|e| (e.0, e.1));
+    out.into_iter()
+        .map(|(timing, on, pitch)| Input {
+            timing,
+            live: if on {
+                Live::NoteOn {
+                    channel: 0,
+                    pitch,
+                    velocity: 80,
+                }
+            } else {
+                Live::NoteOff { channel: 0, pitch }
+            },
+            raw: 0,
         })
-    });
+        .collect()
+}
+
+/// Plays [`played_bars`] into the engine, 512 frames a block.
+fn hear_bars(engine: &mut Engine<u32>, pos: &mut f64, settings: &Settings) {
+    let played = played_bars();
+    let total = (16.0 * 60.0 / 120.0 * SR) as u32;
+    let mut at = 0;
+    while at < total {
+        let block: Vec<Input<u32>> = played
+            .iter()
+            .filter(|e| (at..at + FRAMES).contains(&e.timing))
+            .map(|e| Input {
+                timing: e.timing - at,
+                ..*e
+            })
+            .collect();
+        engine.process(
+            &transport(*pos),
+            FRAMES,
+            SR,
+            settings,
+            &block,
+            &mut Discard(0),
+        );
+        *pos += BLOCK_BEATS;
+        at += FRAMES;
+    }
+}
+
+/// Press → first note scheduled, and press → whole phrase, for each built-in model kind: the
+/// engine and its inference thread as in the plugin, 4 bars heard, a 4-bar phrase asked for
+/// with Start quantize = Step, 64-frame blocks (1.3 ms) processed as fast as they go.
+fn press_to_first_note(c: &mut Criterion) {
+    let mut group = c.benchmark_group("press_to_first_note");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(10));
+    for name in ["piano-step", "piano-seed"] {
+        let generator = continuo::engine::model_source::ModelSource
+            .load(&format!("builtin:{name}"))
+            .expect("built-in model");
+        let (mut engine, _w) = engine(Some(generator));
+        let mut pos = 0.0;
+        let mut settings = Settings {
+            quantize: StartQuantize::Step,
+            length_bars: 4,
+            seed: 0,
+            ..Settings::default()
+        };
+        wait_ready(&mut engine, &mut pos, &settings);
+        for (what, whole) in [("first_note", false), ("whole_phrase", true)] {
+            group.bench_function(format!("{what}/{name}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        // The same four bars heard before every press.
+                        hear_bars(&mut engine, &mut pos, &settings);
+                        let started = Instant::now();
+                        settings.generate_presses += 1;
+                        engine.process(&transport(pos), 64, SR, &settings, &[], &mut Discard(0));
+                        pos += 64.0 * 120.0 / 60.0 / SR;
+                        let done = |e: &Engine<u32>| {
+                            if whole {
+                                !e.waiting()
+                            } else {
+                                e.phrase_arrived()
+                            }
+                        };
+                        while !done(&engine) {
+                            engine.process(
+                                &transport(pos),
+                                64,
+                                SR,
+                                &settings,
+                                &[],
+                                &mut Discard(0),
+                            );
+                            pos += 64.0 * 120.0 / 60.0 / SR;
+                            std::thread::yield_now();
+                        }
+                        total += started.elapsed();
+                        // Let the rest of the phrase finish before the next press.
+                        while engine.waiting() {
+                            engine.process(
+                                &transport(pos),
+                                64,
+                                SR,
+                                &settings,
+                                &[],
+                                &mut Discard(0),
+                            );
+                            pos += 64.0 * 120.0 / 60.0 / SR;
+                            std::thread::yield_now();
+                        }
+                    }
+                    total
+                })
+            });
+        }
+    }
     group.finish();
 }
 
@@ -274,10 +375,5 @@ fn create_instance(c: &mut Criterion) {
 
 // Run with `cargo bench --bench plugin -- --noplot` where system fonts are missing (criterion's
 // plotters backend needs them).
-criterion_group!(
-    benches,
-    create_instance,
-    process_block,
-    generate_to_first_note
-);
+criterion_group!(benches, create_instance, process_block, press_to_first_note);
 criterion_main!(benches);

@@ -23,6 +23,7 @@ use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
 use engine::clock::HostTransport;
+use engine::phrase::MAX_VARIATIONS;
 use engine::snapshot::{snapshot_channels, AudioSnapshot, SnapshotReader, WorkerSnapshot};
 use engine::worker::{GeneratorSource, WorkerHandle, WorkerShared};
 use engine::{Engine, Input, Live, Out, Settings, Sink, MAX_INPUT_EVENTS};
@@ -83,6 +84,8 @@ impl Continuo {
                 follow_key: p.follow_key.value(),
             },
             length_bars: p.length_bars.value().clamp(1, 32) as u32,
+            variations: p.variations_count.value().clamp(1, MAX_VARIATIONS as i32) as u8,
+            variation: (p.variation.value().clamp(1, MAX_VARIATIONS as i32) - 1) as u8,
             response_gap: p.response_gap.value() as f64,
             velocity: p.velocity.value().clamp(0, 127) as u8,
             channel: (p.output_channel.value().clamp(1, 16) - 1) as u8,

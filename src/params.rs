@@ -8,7 +8,7 @@ use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
 use crate::engine::phrase::SavedPhrase;
-use crate::engine::PhraseStore;
+use crate::engine::{PhraseStore, VariationsField};
 
 pub use crate::engine::modes::{Mode, StartQuantize};
 
@@ -35,6 +35,13 @@ pub struct ContinuoParams {
     /// Length of a generated phrase in bars.
     #[id = "length"]
     pub length_bars: IntParam,
+    /// How many phrases one press generates from the same context (1–8), to choose from.
+    #[id = "variations"]
+    pub variations_count: IntParam,
+    /// Which of them plays (1–8); switching while it plays ends the old one's notes and goes
+    /// on with the new one from the playhead. Automatable.
+    #[id = "variation"]
+    pub variation: IntParam,
     #[id = "mode"]
     pub mode: EnumParam<Mode>,
     /// Momentary: a phrase is asked for when this goes from off to on.
@@ -68,6 +75,9 @@ pub struct ContinuoParams {
     /// The last generated phrase, so it comes back with the project.
     #[persist = "phrase"]
     pub phrase: Arc<PhraseStore>,
+    /// Every variation of the last press (the same store as `phrase`).
+    #[persist = "variations"]
+    pub variations: VariationsField,
     /// Counts Generate presses (off → on), so a press and release inside one block still
     /// counts. Not a parameter.
     pub generate_presses: Arc<AtomicU32>,
@@ -79,6 +89,7 @@ pub struct ContinuoParams {
 impl Default for ContinuoParams {
     fn default() -> Self {
         let generate_presses = Arc::new(AtomicU32::new(0));
+        let phrase = Arc::new(PhraseStore::default());
         let presses = generate_presses.clone();
         Self {
             generate_presses,
@@ -134,6 +145,22 @@ impl Default for ContinuoParams {
                         .parse()
                         .ok()
                 })),
+            variations_count: IntParam::new(
+                "Variations",
+                1,
+                IntRange::Linear {
+                    min: 1,
+                    max: crate::engine::phrase::MAX_VARIATIONS as i32,
+                },
+            ),
+            variation: IntParam::new(
+                "Variation",
+                1,
+                IntRange::Linear {
+                    min: 1,
+                    max: crate::engine::phrase::MAX_VARIATIONS as i32,
+                },
+            ),
             mode: EnumParam::new("Mode", Mode::Manual),
             generate: BoolParam::new("Generate", false)
                 .with_callback(Arc::new(move |on| {
@@ -215,7 +242,8 @@ impl Default for ContinuoParams {
             thru: BoolParam::new("Thru", true),
             bypass: BoolParam::new("Bypass", false).make_bypass(),
             model_path: Arc::new(parking_lot::RwLock::new(String::new())),
-            phrase: Arc::new(PhraseStore::default()),
+            variations: VariationsField(phrase.clone()),
+            phrase,
             editor_state: crate::editor::default_state(),
         }
     }

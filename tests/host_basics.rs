@@ -344,6 +344,7 @@ fn chorale_phrase(
         length_beats: beats,
         timeline: continuo::engine::phrase::Timeline::Host,
         channel,
+        variation: 0,
         notes,
     }
 }

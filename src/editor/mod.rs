@@ -7,6 +7,7 @@
 //! - `roll_view`: paints the roll
 //! - `panels`: parameters, Generate button, model panel, status line
 //! - `save`: "Save phrase as MIDI"
+//! - `variations`: the thumbnails of a press's variations
 //! - `theme`: colours
 
 pub mod geometry;
@@ -14,6 +15,7 @@ mod panels;
 mod roll_view;
 pub mod save;
 mod theme;
+mod variations;
 
 use std::sync::Arc;
 
@@ -82,8 +84,34 @@ impl ContinuoEditor {
     }
 
     fn save_phrase(&mut self, audio: &crate::engine::snapshot::AudioSnapshot) {
+        self.save_notes(&audio.phrase_notes, audio);
+    }
+
+    /// Saves one variation (its notes are relative to the press's start).
+    fn save_variation(
+        &mut self,
+        view: &crate::engine::snapshot::VariationView,
+        audio: &crate::engine::snapshot::AudioSnapshot,
+    ) {
+        let notes: Vec<crate::midi::Note> = view
+            .notes
+            .iter()
+            .map(|n| crate::midi::Note {
+                start_beats: n.start_beats + audio.phrase_start,
+                end_beats: n.end_beats + audio.phrase_start,
+                ..*n
+            })
+            .collect();
+        self.save_notes(&notes, audio);
+    }
+
+    fn save_notes(
+        &mut self,
+        notes: &[crate::midi::Note],
+        audio: &crate::engine::snapshot::AudioSnapshot,
+    ) {
         let export = save::PhraseExport {
-            notes: &audio.phrase_notes,
+            notes,
             phrase_start: audio.phrase_start,
             tempo_bpm: audio.tempo,
             time_signature: audio.time_signature.unwrap_or((4, 4)),
@@ -161,12 +189,27 @@ impl NiceEguiApp for ContinuoEditor {
                             });
                             ui.separator();
                             ui.vertical(|ui| {
-                                let roll_height = (ui.available_height() - 110.0).max(160.0);
+                                let thumbs = if worker.variations.len() > 1 {
+                                    78.0
+                                } else {
+                                    0.0
+                                };
+                                let roll_height =
+                                    (ui.available_height() - 110.0 - thumbs).max(160.0);
                                 ui.allocate_ui(
                                     egui::vec2(ui.available_width(), roll_height),
                                     |ui| roll_view::show(ui, audio, onsets),
                                 );
                                 ui.add_space(6.0);
+                                if let Some(variations::Action::Save(v)) =
+                                    variations::show(ui, &worker.variations, &params, &setter)
+                                {
+                                    if let Some(view) =
+                                        worker.variations.iter().find(|x| x.variation == v)
+                                    {
+                                        self.save_variation(view, audio);
+                                    }
+                                }
                                 self.model_panel.show(ui, &params, &worker);
                             });
                         });

@@ -70,6 +70,7 @@ pub fn controls(ui: &mut Ui, params: &ContinuoParams, setter: &ParamSetter) {
     slider_row(ui, "Polyphony", &params.polyphony, setter);
     slider_row(ui, "Follow key", &params.follow_key, setter);
     slider_row(ui, "Length", &params.length_bars, setter);
+    slider_row(ui, "Variations", &params.variations_count, setter);
     slider_row(ui, "Response gap", &params.response_gap, setter);
     slider_row(ui, "Seed", &params.seed, setter);
     ui.add_space(6.0);
@@ -248,8 +249,26 @@ pub fn status_line(
         } else {
             "host stopped"
         });
-        if let Some(ms) = worker.last_generation_ms {
-            ui.label(format!("last generation {ms:.0} ms"));
+        if audio.phrase_streaming && audio.phrase_end > audio.phrase_start {
+            let ready = ((audio.phrase_ready - audio.phrase_start)
+                / (audio.phrase_end - audio.phrase_start))
+                .clamp(0.0, 1.0);
+            ui.label(format!("streaming: {:.0} % ready", ready * 100.0));
+        }
+        if let Some(ms) = audio.last_latency_ms {
+            ui.label(format!("first notes {ms:.1} ms after the press"));
+        }
+        if let (Some(ms), Some(rate)) = (worker.last_generation_ms, worker.last_steps_per_second) {
+            ui.label(format!("last phrase {ms:.0} ms ({rate:.0} steps/s)"));
+        }
+        if audio.waits > 0 {
+            ui.label(
+                RichText::new(format!(
+                    "generation fell behind the playhead: waited {} times",
+                    audio.waits
+                ))
+                .color(theme::ERROR),
+            );
         }
         if let Some(error) = &worker.last_error {
             ui.label(RichText::new(error).color(theme::ERROR));

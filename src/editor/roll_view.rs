@@ -116,6 +116,22 @@ pub fn show(ui: &mut Ui, audio: &AudioSnapshot, onsets: bool) {
                 theme::PHRASE_SPAN,
             );
         }
+        // While it streams: the part already generated, as a bar along the top.
+        if audio.phrase_streaming {
+            let xr = g.beat_to_x(
+                audio
+                    .phrase_ready
+                    .clamp(audio.phrase_start, audio.phrase_end)
+                    .min(beat_end),
+            );
+            if xr > x0 {
+                painter.rect_filled(
+                    Rect::from_min_max(pos2(x0, rect.top()), pos2(xr, rect.top() + 3.0)),
+                    0.0,
+                    theme::PHRASE_READY,
+                );
+            }
+        }
     }
     for note in &context {
         if let Some(r) = g.note_rect(note) {

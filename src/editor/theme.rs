@@ -9,6 +9,8 @@ pub const BEAT_LINE: Color32 = Color32::from_rgb(40, 43, 50);
 pub const BAR_LINE: Color32 = Color32::from_rgb(78, 83, 96);
 pub const CONTEXT_NOTE: Color32 = Color32::from_rgb(86, 156, 214);
 pub const PHRASE_SPAN: Color32 = Color32::from_rgba_premultiplied(40, 30, 10, 40);
+/// How much of a streaming phrase is generated.
+pub const PHRASE_READY: Color32 = Color32::from_rgb(240, 170, 60);
 pub const PHRASE_NOTE: Color32 = Color32::from_rgb(240, 170, 60);
 pub const PHRASE_NOTE_PLAYED: Color32 = Color32::from_rgb(150, 110, 50);
 pub const PLAYHEAD: Color32 = Color32::from_rgb(235, 80, 80);

@@ -16,9 +16,10 @@ pub mod playback;
 pub mod snapshot;
 pub mod store;
 pub mod stream;
+pub mod take;
 pub mod worker;
 
-pub use store::PhraseStore;
+pub use store::{PhraseStore, VariationsField};
 
 use capture::Capture;
 use clock::{BlockTime, Clock, HostTransport};
@@ -49,6 +50,10 @@ pub struct Settings {
     /// Density, Register, Polyphony, Follow key.
     pub controls: controls::Controls,
     pub length_bars: u32,
+    /// Phrases per press, 1..=8 (Continuous mode makes one).
+    pub variations: u8,
+    /// Which variation plays, 0-based.
+    pub variation: u8,
     /// Auto-respond's silence, in beats.
     pub response_gap: f64,
     /// 1..=127, or 0 to follow the player.
@@ -73,6 +78,8 @@ impl Default for Settings {
             temperature: 1.0,
             controls: controls::Controls::default(),
             length_bars: 4,
+            variations: 1,
+            variation: 0,
             response_gap: 2.0,
             velocity: 0,
             channel: 0,
@@ -183,13 +190,15 @@ pub struct Engine<E: Copy> {
     next_request_id: u64,
     /// The request whose phrase has not fully arrived (it may be playing while it streams).
     pending: Option<u64>,
+    /// The variations of the last press that are not playing.
+    take: take::Take,
     /// Whether the first piece of `pending`'s phrase is here.
     first_piece_in: bool,
     /// When `pending` was sent, until its first piece arrives.
     pressed_at: Option<std::time::Instant>,
     /// Wall time from the last request to its phrase's first piece being scheduled.
     last_latency_ms: Option<f32>,
-    /// Times playback waited for a phrase's notes (generation behind the playhead).
+    /// Times playback waited for the newest phrase's notes (generation behind the playhead).
     waits: u64,
     /// Manual presses before a model is ready.
     manual_waiting: bool,
@@ -229,6 +238,7 @@ impl<E: Copy> Engine<E> {
             generated: Vec::with_capacity(MAX_EVENTS_PER_BLOCK + 256 * 16),
             next_request_id: 1,
             pending: None,
+            take: take::Take::default(),
             first_piece_in: false,
             pressed_at: None,
             last_latency_ms: None,
@@ -291,9 +301,19 @@ impl<E: Copy> Engine<E> {
         self.model_ready
     }
 
-    /// Whether a request is with the inference thread.
+    /// Whether a request is with the inference thread (its phrase is not complete yet).
     pub fn waiting(&self) -> bool {
         self.pending.is_some()
+    }
+
+    /// Whether the last request's phrase has begun to arrive (it can be scheduled).
+    pub fn phrase_arrived(&self) -> bool {
+        self.pending.is_none() || self.first_piece_in
+    }
+
+    /// Wall time from the last request to its first piece being scheduled, in milliseconds.
+    pub fn last_latency_ms(&self) -> Option<f32> {
+        self.last_latency_ms
     }
 
     /// Whether a phrase has been received (playing, finished or waiting for its start).
@@ -333,7 +353,10 @@ impl<E: Copy> Engine<E> {
             self.playback.stop();
             self.pending = None;
         }
-        self.receive(&time, &mut end_all);
+        self.receive(&time, settings.variation, &mut end_all);
+        if !settings.bypass {
+            self.choose_variation(&time, settings.variation, &mut end_all);
+        }
         if end_all {
             let generated = &mut self.generated;
             self.sounding.all_off(0, |n| generated.push(n));
@@ -386,10 +409,11 @@ impl<E: Copy> Engine<E> {
             while let Some(done) = self.playback.take_retired() {
                 link.notify(Notice::Free(done));
             }
-            if let Some((request_id, from, by)) = self.playback.take_wait() {
+            if let Some((request_id, variation, from, by)) = self.playback.take_wait() {
                 self.waits += 1;
                 link.notify(Notice::Delayed {
                     request_id,
+                    variation,
                     from,
                     by,
                 });
@@ -409,7 +433,7 @@ impl<E: Copy> Engine<E> {
     }
 
     /// Takes the inference thread's answers.
-    fn receive(&mut self, time: &BlockTime, end_all: &mut bool) {
+    fn receive(&mut self, time: &BlockTime, chosen: u8, end_all: &mut bool) {
         let Some(link) = &self.link else { return };
         while let Some(response) = link.try_response() {
             match response {
@@ -441,7 +465,7 @@ impl<E: Copy> Engine<E> {
                     }
                 }
                 Response::Phrase(phrase) => {
-                    // A longer piece of a phrase playing or queued: swapped in place.
+                    // A longer piece of the phrase playing or queued: swapped in place.
                     let phrase = match self.playback.update(phrase) {
                         Ok(old) => {
                             if self.pending == Some(old.request_id)
@@ -454,16 +478,22 @@ impl<E: Copy> Engine<E> {
                         }
                         Err(phrase) => phrase,
                     };
+                    let id = phrase.request_id;
                     let restored = phrase.fixed_start;
-                    if !restored && self.pending != Some(phrase.request_id) {
+                    if !restored && self.pending != Some(id) && self.take.id() != Some(id) {
+                        // Superseded.
                         link.notify(Notice::Free(phrase));
                         continue;
                     }
-                    if !restored {
+                    if !restored && self.pending == Some(id) && phrase.complete {
+                        self.pending = None;
+                    }
+                    if !restored && self.take.id() != Some(id) {
+                        // The first piece of a press's first variation.
+                        self.take
+                            .begin(id, None, |old| link.notify(Notice::Free(old)));
                         self.first_piece_in = true;
-                        if phrase.complete {
-                            self.pending = None;
-                        }
+                        self.waits = 0;
                         if let Some(at) = self.pressed_at.take() {
                             self.last_latency_ms = Some(at.elapsed().as_secs_f32() * 1000.0);
                         }
@@ -473,16 +503,31 @@ impl<E: Copy> Engine<E> {
                     let on_time = restored
                         || phrase.timeline != time.timeline
                         || time.offset_of(phrase.wanted_start) >= 0.0;
-                    let start = if on_time {
-                        phrase.wanted_start
-                    } else {
-                        // Inference came back after the wanted start: the next quantize point
-                        // (bars count from the host's bar start; steps and beats from beat 0).
-                        let bars = (phrase.quantize_beats - time.bar_beats).abs() < 1e-9;
-                        let anchor = if bars { time.bar_anchor } else { 0.0 };
-                        time.next_multiple(time.pos, phrase.quantize_beats, anchor)
+                    let start = match self.take.start {
+                        Some(start) if !restored => start,
+                        _ if on_time => phrase.wanted_start,
+                        _ => {
+                            // Inference came back after the wanted start: the next quantize
+                            // point (bars count from the host's bar start; steps and beats from
+                            // beat 0).
+                            let bars = (phrase.quantize_beats - time.bar_beats).abs() < 1e-9;
+                            let anchor = if bars { time.bar_anchor } else { 0.0 };
+                            time.next_multiple(time.pos, phrase.quantize_beats, anchor)
+                        }
                     };
-                    let id = phrase.request_id;
+                    if restored {
+                        self.take
+                            .begin(0, Some(start), |old| link.notify(Notice::Free(old)));
+                    }
+                    self.take.start = Some(start);
+                    if phrase.variation != chosen && !restored {
+                        // Waits beside the one playing, to be chosen.
+                        if let Some(old) = self.take.store(phrase) {
+                            link.notify(Notice::Free(old));
+                        }
+                        continue;
+                    }
+                    let variation = phrase.variation;
                     if !restored && self.playback.can_follow(start, time) {
                         // Continuous mode: the next phrase follows the one playing, uncut.
                         self.playback.follow(phrase, start);
@@ -496,11 +541,58 @@ impl<E: Copy> Engine<E> {
                     if !restored {
                         link.notify(Notice::Scheduled {
                             request_id: id,
+                            variation,
                             start,
                         });
                     }
                 }
+                Response::Variation(phrase) => {
+                    // A project's variation that did not play: waits to be chosen.
+                    if self.take.id() == Some(0) {
+                        if let Some(old) = self.take.store(phrase) {
+                            link.notify(Notice::Free(old));
+                        }
+                    } else {
+                        link.notify(Notice::Free(phrase));
+                    }
+                }
             }
+        }
+    }
+
+    /// Plays the chosen variation if another of the same press is playing and the chosen one
+    /// has arrived: the old one's notes end, the new one goes on from the playhead.
+    fn choose_variation(&mut self, time: &BlockTime, chosen: u8, end_all: &mut bool) {
+        let Some(link) = &self.link else { return };
+        let Some(start) = self.take.start else { return };
+        let playing = self
+            .playback
+            .phrase
+            .as_ref()
+            .map(|p| (p.request_id, p.variation));
+        let same_take = playing.is_none_or(|(id, _)| Some(id) == self.take.id());
+        if !same_take || playing.is_some_and(|(_, v)| v == chosen) || !self.take.has(chosen) {
+            return;
+        }
+        let Some(new) = self.take.take(chosen) else {
+            return;
+        };
+        *end_all = true;
+        if let Some(old) = self.playback.take_phrase() {
+            if let Some(replaced) = self.take.store(old) {
+                link.notify(Notice::Free(replaced));
+            }
+        }
+        let id = new.request_id;
+        if let Some(old) = self.playback.install(new, start, time) {
+            link.notify(Notice::Free(old));
+        }
+        if id != 0 {
+            link.notify(Notice::Scheduled {
+                request_id: id,
+                variation: chosen,
+                start,
+            });
         }
     }
 
@@ -615,6 +707,13 @@ impl<E: Copy> Engine<E> {
             timeline: time.timeline,
             placement: BarPlacement::default(),
             pressed_at: None,
+            // Continuous mode follows one phrase with the next: one variation.
+            variations: if settings.mode == Mode::Continuous {
+                1
+            } else {
+                settings.variations.clamp(1, phrase::MAX_VARIATIONS as u8)
+            },
+            chosen: settings.variation,
         };
         request.context[..window].copy_from_slice(&self.context_scratch[..window]);
         request.placement = self.placement(time, start, window);

@@ -7,6 +7,9 @@
 //! place. [`Delays`] records where playback had to wait for a phrase that fell behind.
 
 use crate::midi::Note;
+
+/// Most variations one press can ask for (the Variations parameter's range).
+pub const MAX_VARIATIONS: usize = 8;
 use crate::roll::{notes_to_roll, roll_to_notes, Chord, Grid};
 
 /// Which clock a phrase's beats count on. The host's timeline while its transport plays; our own
@@ -59,6 +62,8 @@ pub struct Phrase {
     pub ready_steps: usize,
     /// All steps are here: every note-on has its note-off.
     pub complete: bool,
+    /// Which of the request's variations this is (0-based).
+    pub variation: u8,
 }
 
 impl Phrase {
@@ -149,7 +154,7 @@ impl Phrase {
         let length_beats = saved
             .length_beats
             .max(notes.iter().map(|n| n.end_beats).fold(0.0, f64::max));
-        Self::assemble(
+        let mut phrase = Self::assemble(
             0,
             saved.timeline,
             start,
@@ -160,7 +165,9 @@ impl Phrase {
             notes,
             length_beats,
             saved.channel.min(15),
-        )
+        );
+        phrase.variation = saved.variation.min(MAX_VARIATIONS as u8 - 1);
+        phrase
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -207,6 +214,7 @@ impl Phrase {
             grid,
             ready_steps: chords.len(),
             complete: true,
+            variation: 0,
             chords,
             notes,
             events,
@@ -223,6 +231,7 @@ impl Phrase {
             length_beats: delays.map(self.length_beats),
             timeline: self.timeline,
             channel: self.channel,
+            variation: self.variation,
             notes: self
                 .notes
                 .iter()
@@ -291,6 +300,9 @@ pub struct SavedPhrase {
     pub timeline: Timeline,
     /// Output channel 0..=15.
     pub channel: u8,
+    /// Which variation of its press it is (0-based; projects from before variations have 0).
+    #[serde(default)]
+    pub variation: u8,
     pub notes: Vec<Note>,
 }
 
@@ -306,6 +318,9 @@ impl SavedPhrase {
         }
         if self.channel > 15 {
             return Some(format!("channel {} out of range", self.channel));
+        }
+        if self.variation as usize >= MAX_VARIATIONS {
+            return Some(format!("variation {} out of range", self.variation + 1));
         }
         if self.notes.len() > super::snapshot::MAX_PHRASE_NOTES {
             return Some(format!(

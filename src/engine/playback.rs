@@ -99,8 +99,9 @@ pub struct Playback {
     /// Phrases done with this block, for the engine to hand back for freeing (never dropped
     /// here: that would free memory on the audio thread).
     retired: [Option<Box<Phrase>>; 4],
-    /// A wait begun this block: (request id, phrase beat, beats), for the engine to report.
-    waited: Option<(u64, f64, f64)>,
+    /// A wait begun this block: (request id, variation, phrase beat, beats), for the engine to
+    /// report.
+    waited: Option<(u64, u8, f64, f64)>,
 }
 
 impl Playback {
@@ -126,15 +127,16 @@ impl Playback {
     /// place. Returns the piece it replaces, or gives `piece` back if it belongs to neither
     /// (or playback was stopped).
     pub fn update(&mut self, piece: Box<Phrase>) -> Result<Box<Phrase>, Box<Phrase>> {
-        let id = piece.request_id;
+        let (id, variation) = (piece.request_id, piece.variation);
         if id == 0 || piece.fixed_start {
             return Err(piece);
         }
-        if let Some((next, _)) = self.next.as_mut().filter(|(n, _)| n.request_id == id) {
+        let same = |p: &Phrase| p.request_id == id && p.variation == variation;
+        if let Some((next, _)) = self.next.as_mut().filter(|(n, _)| same(n)) {
             return Ok(std::mem::replace(next, piece));
         }
         match self.phrase.as_mut() {
-            Some(current) if current.request_id == id && !self.stopped => {
+            Some(current) if same(current) && !self.stopped => {
                 debug_assert!(piece.events.len() >= self.cursor);
                 Ok(std::mem::replace(current, piece))
             }
@@ -159,9 +161,16 @@ impl Playback {
             .any(|p| p.request_id == id && p.complete)
     }
 
-    /// A wait begun this block, to be reported (request id, phrase beat, beats).
-    pub fn take_wait(&mut self) -> Option<(u64, f64, f64)> {
+    /// A wait begun this block, to be reported (request id, variation, phrase beat, beats).
+    pub fn take_wait(&mut self) -> Option<(u64, u8, f64, f64)> {
         self.waited.take()
+    }
+
+    /// Takes the phrase out (another variation replaces it); its notes must be ended by the
+    /// caller.
+    pub fn take_phrase(&mut self) -> Option<Box<Phrase>> {
+        self.cursor = 0;
+        self.phrase.take()
     }
 
     fn retire(&mut self, phrase: Box<Phrase>) {
@@ -341,10 +350,12 @@ impl Playback {
                 let step = phrase.grid.step_beats();
                 let by = ((time.end() - at) / step).ceil().max(1.0) * step;
                 self.delays.add(ready, by);
-                let id = phrase.request_id;
+                let (id, v) = (phrase.request_id, phrase.variation);
                 self.waited = Some(match self.waited {
-                    Some((i, from, b)) if i == id && from == ready => (id, ready, b + by),
-                    _ => (id, ready, by),
+                    Some((i, w, from, b)) if i == id && w == v && from == ready => {
+                        (id, v, ready, b + by)
+                    }
+                    _ => (id, v, ready, by),
                 });
             }
         }

@@ -45,7 +45,7 @@ pub struct AudioSnapshot {
     pub phrase_ready: f64,
     /// Whether the phrase is still being generated while it plays.
     pub phrase_streaming: bool,
-    /// Times playback has waited for generation to catch up (this instance, in all).
+    /// Times playback has waited for the newest phrase's generation to catch up.
     pub waits: u64,
     /// Wall time from the last request to its first notes being scheduled, in milliseconds.
     pub last_latency_ms: Option<f32>,
@@ -136,9 +136,33 @@ pub struct ModelInfo {
     pub device: String,
 }
 
+/// One variation as the editor's thumbnail shows it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VariationView {
+    /// 0-based.
+    pub variation: u8,
+    /// Notes relative to the phrase start.
+    pub notes: Vec<Note>,
+    pub length_beats: f64,
+    pub complete: bool,
+}
+
+impl VariationView {
+    pub fn of(phrase: &super::phrase::Phrase) -> Self {
+        Self {
+            variation: phrase.variation,
+            notes: phrase.notes.clone(),
+            length_beats: phrase.length_beats,
+            complete: phrase.complete,
+        }
+    }
+}
+
 /// The inference thread's view.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerSnapshot {
+    /// Every variation of the last press (or of the project's phrase), in variation order.
+    pub variations: Vec<VariationView>,
     /// The model in use, once one is loaded.
     pub model: Option<ModelInfo>,
     /// True while a model file is being read.

@@ -19,6 +19,7 @@ pub const SEND_EVERY: Duration = Duration::from_millis(4);
 
 /// Collects one request's chords and cuts them into pieces.
 pub struct PhraseBuilder {
+    variation: u8,
     id: u64,
     timeline: Timeline,
     start: f64,
@@ -35,8 +36,10 @@ pub struct PhraseBuilder {
 }
 
 impl PhraseBuilder {
-    pub fn new(request: &Request, grid: Grid) -> Self {
+    /// A builder for variation `variation` (0-based) of `request`.
+    pub fn new(request: &Request, grid: Grid, variation: u8) -> Self {
         Self {
+            variation,
             id: request.id,
             timeline: request.timeline,
             start: request.start,
@@ -109,7 +112,7 @@ impl PhraseBuilder {
         self.last_sent = Some(now);
         self.sent_steps = self.chords.len();
         self.sent_final = self.is_complete();
-        Phrase::partial(
+        let mut phrase = Phrase::partial(
             self.id,
             self.timeline,
             self.start,
@@ -119,7 +122,9 @@ impl PhraseBuilder {
             self.planned,
             self.velocity,
             self.channel,
-        )
+        );
+        phrase.variation = self.variation;
+        phrase
     }
 
     /// Whether the last piece sent was the complete phrase.
@@ -151,12 +156,14 @@ mod tests {
             timeline: Timeline::Host,
             placement: BarPlacement::default(),
             pressed_at: None,
+            variations: 1,
+            chosen: 0,
         }
     }
 
     #[test]
     fn first_step_is_sent_at_once_then_pieces_until_complete() {
-        let mut b = PhraseBuilder::new(&request(3), Grid::default());
+        let mut b = PhraseBuilder::new(&request(3), Grid::default(), 0);
         let t0 = Instant::now();
         assert!(!b.due(t0));
         assert!(b.push("*60".parse().unwrap()));
@@ -179,7 +186,7 @@ mod tests {
 
     #[test]
     fn superseded_phrase_ends_where_it_is() {
-        let mut b = PhraseBuilder::new(&request(64), Grid::default());
+        let mut b = PhraseBuilder::new(&request(64), Grid::default(), 0);
         b.push("*60,*64".parse().unwrap());
         b.push("60,64".parse().unwrap());
         b.finish_here();
@@ -192,7 +199,7 @@ mod tests {
 
     #[test]
     fn note_budget_ends_the_phrase() {
-        let mut b = PhraseBuilder::new(&request(100_000), Grid::default());
+        let mut b = PhraseBuilder::new(&request(100_000), Grid::default(), 0);
         let chord = Chord::struck_from(&[40, 50, 60, 70]);
         let mut pushed = 0;
         while b.push(chord) {

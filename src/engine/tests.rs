@@ -23,6 +23,8 @@ struct Scripted {
     /// Microseconds of wall time per generated step (0: as fast as possible), to test a
     /// generator slower than real time.
     step_delay: AtomicUsize,
+    /// Start the cycle `seed` steps in, so each variation (its own seed) differs.
+    vary_by_seed: std::sync::atomic::AtomicBool,
 }
 
 impl PhraseGenerator for Scripted {
@@ -59,7 +61,12 @@ impl PhraseGenerator for Scripted {
             if delay > 0 {
                 std::thread::sleep(Duration::from_micros(delay as u64));
             }
-            if !out(self.cycle[i % self.cycle.len()]) {
+            let shift = if self.vary_by_seed.load(Ordering::SeqCst) {
+                _seed as usize
+            } else {
+                0
+            };
+            if !out(self.cycle[(i + shift) % self.cycle.len()]) {
                 break;
             }
         }
@@ -121,6 +128,7 @@ struct Rig {
 
 mod host_time;
 mod streaming;
+mod variations;
 
 fn c(s: &str) -> Chord {
     s.parse().unwrap()
@@ -134,6 +142,7 @@ impl Rig {
             contexts: Default::default(),
             calls: Default::default(),
             step_delay: AtomicUsize::new(0),
+            vary_by_seed: Default::default(),
         });
         let (audio, worker, reader) = snapshot_channels();
         let shared_path = Arc::new(parking_lot::RwLock::new(String::new()));

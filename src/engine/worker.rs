@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam::queue::ArrayQueue;
 
-use super::phrase::{Delays, Phrase, Timeline};
-use super::snapshot::{ModelInfo, WorkerSnapshot, MAX_CONTEXT_STEPS};
+use super::phrase::{Delays, Phrase, SavedPhrase, Timeline, MAX_VARIATIONS};
+use super::snapshot::{ModelInfo, VariationView, WorkerSnapshot, MAX_CONTEXT_STEPS};
 use super::store::PhraseStore;
 use super::stream::PhraseBuilder;
 use crate::roll::{Chord, Grid};
@@ -125,6 +125,10 @@ pub struct Request {
     pub placement: BarPlacement,
     /// When the audio thread sent it (for the press → first note latency).
     pub pressed_at: Option<Instant>,
+    /// How many variations to generate (1..=8), each from the same context with its own seed.
+    pub variations: u8,
+    /// The one that plays, generated first (0-based).
+    pub chosen: u8,
 }
 
 impl Request {
@@ -138,6 +142,8 @@ pub enum Response {
     /// A phrase, or a longer piece of one already sent (same `request_id`; see
     /// [`super::stream`]).
     Phrase(Box<Phrase>),
+    /// A project's variation that did not play (restored beside the one that did).
+    Variation(Box<Phrase>),
     /// The request could not be answered (error or panic; the text is in the snapshot).
     Failed { id: u64 },
     /// A model is now in use (the first one, or another one): end notes, adopt its grid.
@@ -146,10 +152,20 @@ pub enum Response {
 
 /// From the audio thread to the inference thread.
 pub enum Notice {
-    /// The phrase answering `request_id` started playing at `start` beats: save it.
-    Scheduled { request_id: u64, start: f64 },
+    /// Variation `variation` of the phrase answering `request_id` started playing at `start`
+    /// beats (the first one, or another chosen while it played): save it.
+    Scheduled {
+        request_id: u64,
+        variation: u8,
+        start: f64,
+    },
     /// Its playback waited `by` beats at phrase beat `from` for generation to catch up.
-    Delayed { request_id: u64, from: f64, by: f64 },
+    Delayed {
+        request_id: u64,
+        variation: u8,
+        from: f64,
+        by: f64,
+    },
     /// A phrase the audio thread is done with, to be freed off the audio thread.
     Free(Box<Phrase>),
 }
@@ -230,6 +246,7 @@ pub fn spawn(
         sent: Vec::new(),
         backlog: Vec::new(),
         step_delay: step_delay_from_env(),
+        playing: None,
     };
     let join = std::thread::Builder::new()
         .name("continuo-inference".into())
@@ -252,6 +269,7 @@ pub fn spawn(
 /// A phrase sent to the audio thread, as the project will save it.
 struct Sent {
     id: u64,
+    variation: u8,
     /// The newest piece.
     phrase: Phrase,
     /// Where it started playing, once the audio thread says.
@@ -278,6 +296,8 @@ struct Worker {
     backlog: Vec<Response>,
     /// Extra wall time per generated step ([`STEP_DELAY_ENV`]), to try a slow machine.
     step_delay: Option<Duration>,
+    /// The phrase playing (request id, variation), as the audio thread last said.
+    playing: Option<(u64, u8)>,
 }
 
 /// Environment variable that slows every generated step by this many milliseconds (0–1000), to
@@ -331,20 +351,30 @@ impl Worker {
         while let Some(notice) = self.notices.pop() {
             match notice {
                 Notice::Free(phrase) => drop(phrase),
-                Notice::Scheduled { request_id, start } => {
+                Notice::Scheduled {
+                    request_id,
+                    variation,
+                    start,
+                } => {
                     // Older phrases will not play any more.
                     self.sent.retain(|s| s.id >= request_id);
-                    if let Some(sent) = self.sent.iter_mut().find(|s| s.id == request_id) {
+                    for sent in self.sent.iter_mut().filter(|s| s.id == request_id) {
                         sent.start = Some(start);
                     }
+                    self.playing = Some((request_id, variation));
                     self.record(request_id);
                 }
                 Notice::Delayed {
                     request_id,
+                    variation,
                     from,
                     by,
                 } => {
-                    if let Some(sent) = self.sent.iter_mut().find(|s| s.id == request_id) {
+                    if let Some(sent) = self
+                        .sent
+                        .iter_mut()
+                        .find(|s| s.id == request_id && s.variation == variation)
+                    {
                         sent.delays.add(from, by);
                     }
                     self.record(request_id);
@@ -353,39 +383,68 @@ impl Worker {
         }
     }
 
-    /// Saves the phrase answering `id` with the project, as it plays, if it has started.
+    /// Saves the phrases answering `id` with the project, as they play, once they have started:
+    /// the one playing as the phrase, and every variation.
     fn record(&self, id: u64) {
-        if let Some(Sent {
-            phrase,
-            start: Some(start),
-            delays,
-            ..
-        }) = self.sent.iter().find(|s| s.id == id)
-        {
-            self.shared.phrase.record(phrase.to_saved(*start, delays));
+        let saved = |s: &Sent| s.start.map(|start| s.phrase.to_saved(start, &s.delays));
+        let mut variations: Vec<SavedPhrase> = self
+            .sent
+            .iter()
+            .filter(|s| s.id == id)
+            .filter_map(saved)
+            .collect();
+        if variations.is_empty() {
+            return;
         }
+        variations.sort_by_key(|v| v.variation);
+        if let Some((_, playing)) = self.playing.filter(|(p, _)| *p == id) {
+            if let Some(phrase) = variations.iter().find(|v| v.variation == playing) {
+                self.shared.phrase.record(phrase.clone());
+            }
+        }
+        self.shared.phrase.record_variations(variations);
     }
 
     /// Keeps the newest piece of a phrase for saving.
     fn remember(&mut self, phrase: &Phrase) {
-        let id = phrase.request_id;
-        match self.sent.iter_mut().find(|s| s.id == id) {
+        let (id, variation) = (phrase.request_id, phrase.variation);
+        match self
+            .sent
+            .iter_mut()
+            .find(|s| s.id == id && s.variation == variation)
+        {
             Some(sent) => sent.phrase = phrase.clone(),
             None => {
+                let start = self.sent.iter().find(|s| s.id == id).and_then(|s| s.start);
                 self.sent.push(Sent {
                     id,
+                    variation,
                     phrase: phrase.clone(),
-                    start: None,
+                    start,
                     delays: Delays::default(),
                 });
-                if self.sent.len() > 8 {
-                    self.sent.remove(0);
-                }
+                // The newest two presses' variations.
+                let keep_from = self.sent.len().saturating_sub(2 * MAX_VARIATIONS);
+                self.sent.drain(..keep_from);
             }
         }
         if phrase.complete {
             self.record(id);
+            self.publish_variations(id);
         }
+    }
+
+    /// Shows the editor every variation of request `id` generated so far.
+    fn publish_variations(&mut self, id: u64) {
+        let mut views: Vec<VariationView> = self
+            .sent
+            .iter()
+            .filter(|s| s.id == id)
+            .map(|s| VariationView::of(&s.phrase))
+            .collect();
+        views.sort_by_key(|v| v.variation);
+        self.state.variations = views;
+        self.publish();
     }
 
     /// Loads the default at start, and whatever path the project or the editor sets later. A
@@ -443,6 +502,8 @@ impl Worker {
         self.publish();
     }
 
+    /// A project's phrase and its variations: the one that played goes back where it was, the
+    /// others wait beside it to be chosen.
     fn check_restored_phrase(&mut self) {
         let version = self.shared.phrase.loaded_version();
         if version == self.phrase_version {
@@ -458,7 +519,19 @@ impl Worker {
             .as_ref()
             .map(|g| g.grid())
             .unwrap_or_default();
-        self.send(Response::Phrase(Box::new(Phrase::restored(&saved, grid))));
+        let played = Phrase::restored(&saved, grid);
+        let mut views = vec![VariationView::of(&played)];
+        self.send(Response::Phrase(Box::new(played)));
+        for other in self.shared.phrase.variations() {
+            if other.variation != saved.variation && !other.is_empty() {
+                let phrase = Phrase::restored(&other, grid);
+                views.push(VariationView::of(&phrase));
+                self.send(Response::Variation(Box::new(phrase)));
+            }
+        }
+        views.sort_by_key(|v| v.variation);
+        self.state.variations = views;
+        self.publish();
     }
 
     /// Generates the phrase a request asks for and streams it to the audio thread: the first
@@ -477,8 +550,46 @@ impl Worker {
             request.seed
         };
         let started = Instant::now();
-        let mut builder = PhraseBuilder::new(request, generator.grid());
+        let count = request.variations.clamp(1, MAX_VARIATIONS as u8);
+        let chosen = request.chosen.min(count - 1);
+        // The one that plays first, so it streams at once; then the others in order.
+        let order = std::iter::once(chosen).chain((0..count).filter(|&v| v != chosen));
+        let mut steps = 0;
+        for variation in order {
+            let seed = seed.wrapping_add(variation as u64);
+            match self.generate_variation(&generator, request, variation, seed) {
+                Ok((generated, superseded)) => {
+                    steps += generated;
+                    if superseded {
+                        break;
+                    }
+                }
+                Err(error) => return self.fail(request.id, error),
+            }
+        }
+        if steps == 0 {
+            return self.fail(request.id, "The model generated nothing".into());
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        self.state.last_generation_ms = Some(ms);
+        self.state.last_steps_per_second = Some(steps as f64 / (ms / 1000.0).max(1e-9));
+        self.state.generations += 1;
+        self.state.last_error = None;
+        self.publish();
+    }
+
+    /// Generates and streams one variation. Returns the steps generated and whether a newer
+    /// request (or closing) stopped it.
+    fn generate_variation(
+        &mut self,
+        generator: &Arc<dyn PhraseGenerator>,
+        request: &Request,
+        variation: u8,
+        seed: u64,
+    ) -> Result<(usize, bool), String> {
+        let mut builder = PhraseBuilder::new(request, generator.grid(), variation);
         let step_delay = self.step_delay;
+        let mut superseded = false;
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             generator.generate_streaming(
                 request.context(),
@@ -501,7 +612,7 @@ impl Worker {
                         // Free what the audio thread is done with while we generate.
                         self.drain_notices();
                     }
-                    let superseded = !self.requests.is_empty() || self.stop.load(Ordering::Acquire);
+                    superseded = !self.requests.is_empty() || self.stop.load(Ordering::Acquire);
                     more && !superseded
                 },
             )
@@ -525,18 +636,10 @@ impl Worker {
             self.remember(&piece);
             self.send(Response::Phrase(Box::new(piece)));
         }
-        if let Some(error) = error {
-            return self.fail(request.id, error);
+        match error {
+            Some(error) => Err(error),
+            None => Ok((builder.ready(), superseded)),
         }
-        if builder.ready() == 0 {
-            return self.fail(request.id, "The model generated nothing".into());
-        }
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        self.state.last_generation_ms = Some(ms);
-        self.state.last_steps_per_second = Some(builder.ready() as f64 / (ms / 1000.0).max(1e-9));
-        self.state.generations += 1;
-        self.state.last_error = None;
-        self.publish();
     }
 
     fn fail(&mut self, id: u64, error: String) {
