@@ -13,6 +13,7 @@ pub mod model_source;
 pub mod modes;
 pub mod phrase;
 pub mod playback;
+pub mod running;
 pub mod snapshot;
 pub mod store;
 pub mod stream;
@@ -192,6 +193,8 @@ pub struct Engine<E: Copy> {
     pending: Option<u64>,
     /// The variations of the last press that are not playing.
     take: take::Take,
+    /// Continuous mode: the last capture step reported heard.
+    heard_k: Option<i64>,
     /// Whether the first piece of `pending`'s phrase is here.
     first_piece_in: bool,
     /// When `pending` was sent, until its first piece arrives.
@@ -239,6 +242,7 @@ impl<E: Copy> Engine<E> {
             next_request_id: 1,
             pending: None,
             take: take::Take::default(),
+            heard_k: None,
             first_piece_in: false,
             pressed_at: None,
             last_latency_ms: None,
@@ -392,6 +396,9 @@ impl<E: Copy> Engine<E> {
                 }
             }
         }
+
+        // Continuous mode on a running state hears each step once it is over.
+        self.report_heard(&time, settings);
 
         // 3. Triggers.
         if !settings.bypass {
@@ -714,6 +721,9 @@ impl<E: Copy> Engine<E> {
                 settings.variations.clamp(1, phrase::MAX_VARIATIONS as u8)
             },
             chosen: settings.variation,
+            continuous: settings.mode == Mode::Continuous,
+            first_step: (start * self.grid.steps_per_beat as f64).round() as i64,
+            heard_through: self.capture.host_step(self.final_step(time)),
         };
         request.context[..window].copy_from_slice(&self.context_scratch[..window]);
         request.placement = self.placement(time, start, window);
@@ -725,6 +735,39 @@ impl<E: Copy> Engine<E> {
         self.pressed_at = Some(now);
         request.pressed_at = Some(now);
         link.request(request);
+    }
+
+    /// The last capture step whose input is final at the end of this block (a note played
+    /// within half a step of the next step's start counts for that step).
+    fn final_step(&self, time: &BlockTime) -> i64 {
+        self.capture.k_at(time.end() - 0.5 * self.grid.step_beats()) - 1
+    }
+
+    /// Continuous mode: tells the inference thread what the player played in each step that
+    /// ended in this block (at most a bar's worth per block).
+    fn report_heard(&mut self, time: &BlockTime, settings: &Settings) {
+        let Some(link) = &self.link else { return };
+        if settings.mode != Mode::Continuous
+            || settings.bypass
+            || time.timeline != Timeline::Host
+            || !self.model_ready
+        {
+            self.heard_k = None;
+            return;
+        }
+        let through = self.final_step(time);
+        let from = self.heard_k.map_or(through, |k| k + 1).max(through - 15);
+        for k in from..=through {
+            let mut chord = [Chord::REST];
+            self.capture.context(k + 1, &mut chord);
+            link.notify(Notice::Heard {
+                step: self.capture.host_step(k),
+                chord: chord[0],
+            });
+        }
+        if through >= from {
+            self.heard_k = Some(through);
+        }
     }
 
     /// `restoring`: controller-type input is a session restore and is not passed on.

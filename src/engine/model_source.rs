@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
 
 use super::controls::Controls;
+use super::running::{RunningGenerator, StepRunning};
 use super::snapshot::ModelInfo;
 use super::worker::{BarPlacement, ChordSink, GeneratorSource, PhraseGenerator};
 use crate::model::builtin::{self, Builtin};
@@ -110,6 +111,9 @@ impl PhraseGenerator for StepGenerator {
     }
     fn window(&self) -> usize {
         STEP_CONTEXT
+    }
+    fn running(&self, seed: u64) -> Option<Box<dyn RunningGenerator>> {
+        Some(Box::new(StepRunning::new(self.model.clone(), seed)))
     }
     fn generate_streaming(
         &self,

@@ -158,6 +158,9 @@ mod tests {
             pressed_at: None,
             variations: 1,
             chosen: 0,
+            continuous: false,
+            first_step: 16,
+            heard_through: 0,
         }
     }
 

@@ -25,6 +25,47 @@ struct Scripted {
     step_delay: AtomicUsize,
     /// Start the cycle `seed` steps in, so each variation (its own seed) differs.
     vary_by_seed: std::sync::atomic::AtomicBool,
+    /// Offer a running session for Continuous mode (see [`ScriptedRunning`]).
+    running: std::sync::atomic::AtomicBool,
+    /// What running sessions heard: (host step, chord), and (step sampled, heard through then).
+    heard: Arc<parking_lot::Mutex<Vec<(i64, Chord)>>>,
+    sampled: Arc<parking_lot::Mutex<Vec<(i64, i64)>>>,
+}
+
+/// A running session that plays the cycle by host step and records what it hears.
+struct ScriptedRunning {
+    cycle: Vec<Chord>,
+    next: i64,
+    heard_through: i64,
+    heard: Arc<parking_lot::Mutex<Vec<(i64, Chord)>>>,
+    sampled: Arc<parking_lot::Mutex<Vec<(i64, i64)>>>,
+}
+
+impl super::running::RunningGenerator for ScriptedRunning {
+    fn start(&mut self, _c: &[Chord], _p: BarPlacement, first: i64, heard_through: i64) {
+        self.next = first;
+        self.heard_through = heard_through;
+    }
+    fn continues_at(&self, first: i64) -> bool {
+        first == self.next
+    }
+    fn set_sampling(&mut self, _t: f32, _c: &crate::engine::controls::Controls, _h: &[Chord]) {}
+    fn hear(&mut self, step: i64, chord: Chord) -> bool {
+        if step < self.heard_through - 2 {
+            return false;
+        }
+        self.heard_through = self.heard_through.max(step);
+        self.heard.lock().push((step, chord));
+        true
+    }
+    fn heard_through(&self) -> i64 {
+        self.heard_through
+    }
+    fn sample(&mut self, step: i64) -> Chord {
+        self.sampled.lock().push((step, self.heard_through));
+        self.next = step + 1;
+        self.cycle[step.rem_euclid(self.cycle.len() as i64) as usize]
+    }
 }
 
 impl PhraseGenerator for Scripted {
@@ -40,6 +81,17 @@ impl PhraseGenerator for Scripted {
     }
     fn window(&self) -> usize {
         8
+    }
+    fn running(&self, _seed: u64) -> Option<Box<dyn super::running::RunningGenerator>> {
+        self.running.load(Ordering::SeqCst).then(|| {
+            Box::new(ScriptedRunning {
+                cycle: self.cycle.clone(),
+                next: 0,
+                heard_through: 0,
+                heard: self.heard.clone(),
+                sampled: self.sampled.clone(),
+            }) as Box<dyn super::running::RunningGenerator>
+        })
     }
     fn generate_streaming(
         &self,
@@ -143,6 +195,9 @@ impl Rig {
             calls: Default::default(),
             step_delay: AtomicUsize::new(0),
             vary_by_seed: Default::default(),
+            running: Default::default(),
+            heard: Default::default(),
+            sampled: Default::default(),
         });
         let (audio, worker, reader) = snapshot_channels();
         let shared_path = Arc::new(parking_lot::RwLock::new(String::new()));
@@ -611,6 +666,84 @@ fn continuous_keeps_generating_and_hears_itself() {
     }
     assert_eq!(rig.engine.sounding_notes(), 0);
     assert!(rig.scripted.calls.load(Ordering::SeqCst) <= calls + 1);
+}
+
+/// Continuous mode on a running state: one session for phrase after phrase, each step sampled
+/// a few steps ahead of the playhead once the player is heard up to then, every step the
+/// player plays reported to it, and the phrases follow each other without a gap.
+#[test]
+fn continuous_runs_one_session_paced_by_the_playhead_and_hears_the_player() {
+    let mut rig = Rig::new(&["*65", "65", "REST", "REST"], false);
+    rig.scripted.running.store(true, Ordering::SeqCst);
+    let settings = Settings {
+        mode: Mode::Continuous,
+        length_bars: 1,
+        quantize: StartQuantize::Beat,
+        ..Settings::default()
+    };
+    rig.wait_model(&settings);
+    // Play three bars; the player strikes a 40 on beat 6.
+    let mut played = Vec::new();
+    let t = Instant::now();
+    let mut struck = false;
+    while rig.pos < 14.0 {
+        assert!(t.elapsed() < Duration::from_secs(30), "too slow");
+        let input: Vec<Input<Raw>> = if !struck && rig.pos >= 6.0 {
+            struck = true;
+            vec![on(0, 40), off(400, 40)]
+        } else {
+            Vec::new()
+        };
+        let (start, out) = rig.block(512, &settings, &input, None);
+        let bps = rig.tempo / 60.0 / rig.sr;
+        for n in notes(&out) {
+            played.push((((start + n.timing as f64 * bps) * 4.0).round() / 4.0, n));
+        }
+        // Let the inference thread keep up, as real time would.
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    assert_eq!(
+        rig.reader.worker().running_sessions,
+        1,
+        "one session for every phrase"
+    );
+    assert_eq!(
+        rig.scripted.calls.load(Ordering::SeqCst),
+        0,
+        "no window was regenerated"
+    );
+    // A 65 on every beat from the first phrase on: the phrases follow each other seamlessly.
+    let ons: Vec<f64> = played
+        .iter()
+        .filter(|(_, n)| n.on)
+        .map(|(b, _)| *b)
+        .collect();
+    assert!(ons.len() >= 8, "{ons:?}");
+    for pair in ons.windows(2) {
+        assert_eq!(pair[1] - pair[0], 1.0, "{ons:?}");
+    }
+    // Each step was sampled once the player was heard up to LOOKAHEAD_STEPS before it.
+    let sampled = rig.scripted.sampled.lock().clone();
+    assert!(sampled.len() >= 32);
+    for &(step, heard) in &sampled[16..] {
+        assert!(
+            heard >= step - super::running::LOOKAHEAD_STEPS - 1,
+            "step {step} heard {heard}"
+        );
+        assert!(heard < step, "step {step} was sampled after its time");
+    }
+    // The struck 40 was reported at its step (beat 6 = host step 24), and only there.
+    let heard = rig.scripted.heard.lock().clone();
+    let with_40: Vec<i64> = heard
+        .iter()
+        .filter(|(_, c)| c.contains(40))
+        .map(|(s, _)| *s)
+        .collect();
+    assert_eq!(with_40, vec![24]);
+    // Steps are reported once each, in order.
+    for pair in heard.windows(2) {
+        assert_eq!(pair[1].0, pair[0].0 + 1);
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam::queue::ArrayQueue;
 
 use super::phrase::{Delays, Phrase, SavedPhrase, Timeline, MAX_VARIATIONS};
+use super::running::{RunningGenerator, LOOKAHEAD_STEPS};
 use super::snapshot::{ModelInfo, VariationView, WorkerSnapshot, MAX_CONTEXT_STEPS};
 use super::store::PhraseStore;
 use super::stream::PhraseBuilder;
@@ -66,6 +67,12 @@ pub trait PhraseGenerator: Send + Sync {
         seed: u64,
         out: &mut ChordSink<'_>,
     ) -> Result<(), String>;
+
+    /// A session on the model's running state for Continuous mode, if the model keeps one (the
+    /// step model); None keeps Continuous on whole phrases from the context window.
+    fn running(&self, _seed: u64) -> Option<Box<dyn RunningGenerator>> {
+        None
+    }
 
     /// Exactly `steps` chords, all at once (the CLI, tests and benchmarks).
     fn generate(
@@ -129,6 +136,13 @@ pub struct Request {
     pub variations: u8,
     /// The one that plays, generated first (0-based).
     pub chosen: u8,
+    /// Continuous mode: generate on the model's running state, paced by the playhead, where
+    /// the model keeps one.
+    pub continuous: bool,
+    /// Host step (beat × steps per beat) where the phrase starts.
+    pub first_step: i64,
+    /// The last host step whose player input is final when the request is sent.
+    pub heard_through: i64,
 }
 
 impl Request {
@@ -168,6 +182,8 @@ pub enum Notice {
     },
     /// A phrase the audio thread is done with, to be freed off the audio thread.
     Free(Box<Phrase>),
+    /// Continuous mode: what the player played in host step `step`, now that it is over.
+    Heard { step: i64, chord: Chord },
 }
 
 /// The audio thread's end of the queues.
@@ -247,6 +263,9 @@ pub fn spawn(
         backlog: Vec::new(),
         step_delay: step_delay_from_env(),
         playing: None,
+        running: None,
+        last_heard: None,
+        sessions: 0,
     };
     let join = std::thread::Builder::new()
         .name("continuo-inference".into())
@@ -298,7 +317,17 @@ struct Worker {
     step_delay: Option<Duration>,
     /// The phrase playing (request id, variation), as the audio thread last said.
     playing: Option<(u64, u8)>,
+    /// Continuous mode's session on the model's running state.
+    running: Option<Box<dyn RunningGenerator>>,
+    /// When the audio thread last reported a heard step.
+    last_heard: Option<Instant>,
+    /// Running sessions started (Continuous mode), for the editor and tests.
+    sessions: u64,
 }
+
+/// How long Continuous mode waits for the audio thread to report a heard step before it takes
+/// the transport for stopped and ends the phrase there.
+const RUNNING_GIVE_UP: Duration = Duration::from_secs(2);
 
 /// Environment variable that slows every generated step by this many milliseconds (0–1000), to
 /// see and test what a machine slower than real time does: the phrase waits for its notes and
@@ -351,6 +380,15 @@ impl Worker {
         while let Some(notice) = self.notices.pop() {
             match notice {
                 Notice::Free(phrase) => drop(phrase),
+                Notice::Heard { step, chord } => {
+                    self.last_heard = Some(Instant::now());
+                    if let Some(session) = &mut self.running {
+                        if !session.hear(step, chord) {
+                            // A jump: the next phrase starts a new session.
+                            self.running = None;
+                        }
+                    }
+                }
                 Notice::Scheduled {
                     request_id,
                     variation,
@@ -491,6 +529,7 @@ impl Worker {
                     self.state.last_error = None;
                 }
                 self.generator = Some(generator);
+                self.running = None;
                 self.send(Response::ModelReady { grid, window });
             }
             Err(error) => {
@@ -550,6 +589,20 @@ impl Worker {
             request.seed
         };
         let started = Instant::now();
+        if request.continuous {
+            if let Some(steps) = self.answer_running(&generator, request, seed) {
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                self.state.last_generation_ms = Some(ms);
+                self.state.last_steps_per_second = None;
+                self.state.generations += 1;
+                self.state.running_sessions = self.sessions;
+                if steps > 0 {
+                    self.state.last_error = None;
+                }
+                self.publish();
+                return;
+            }
+        }
         let count = request.variations.clamp(1, MAX_VARIATIONS as u8);
         let chosen = request.chosen.min(count - 1);
         // The one that plays first, so it streams at once; then the others in order.
@@ -576,6 +629,91 @@ impl Worker {
         self.state.generations += 1;
         self.state.last_error = None;
         self.publish();
+    }
+
+    /// Continuous mode on the model's running state: each step of the phrase is sampled
+    /// [`LOOKAHEAD_STEPS`] ahead of the playhead, once the audio thread has reported what the
+    /// player played up to then, and streamed at once. Returns None if the model keeps no
+    /// running state (then the phrase is generated from the context window as in the other
+    /// modes), else the steps generated.
+    fn answer_running(
+        &mut self,
+        generator: &Arc<dyn PhraseGenerator>,
+        request: &Request,
+        seed: u64,
+    ) -> Option<usize> {
+        let first = request.first_step;
+        let reuse = self
+            .running
+            .as_ref()
+            .is_some_and(|session| session.continues_at(first));
+        if !reuse {
+            let mut session = generator.running(seed)?;
+            session.start(
+                request.context(),
+                request.placement,
+                first,
+                request.heard_through,
+            );
+            self.running = Some(session);
+            self.sessions += 1;
+        }
+        let session = self.running.as_mut().expect("just set");
+        session.set_sampling(request.temperature, &request.controls, request.context());
+        let mut builder = PhraseBuilder::new(request, generator.grid(), 0);
+        self.last_heard.get_or_insert_with(Instant::now);
+        for step in first..first + request.steps as i64 {
+            // Wait until the player is heard up to LOOKAHEAD_STEPS before this step.
+            loop {
+                self.drain_notices();
+                self.flush_backlog();
+                let superseded = !self.requests.is_empty() || self.stop.load(Ordering::Acquire);
+                // No report for a while: the transport stopped or the mode changed.
+                let silent = self
+                    .last_heard
+                    .is_none_or(|at| at.elapsed() > RUNNING_GIVE_UP);
+                let Some(session) = self.running.as_ref() else {
+                    break;
+                };
+                if superseded || silent {
+                    builder.finish_here();
+                    break;
+                }
+                if session.heard_through() >= step - LOOKAHEAD_STEPS - 1 {
+                    break;
+                }
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
+            if builder.is_complete() {
+                break;
+            }
+            // A jump dropped the session: what is generated so far ends here.
+            let Some(session) = self.running.as_mut() else {
+                builder.finish_here();
+                break;
+            };
+            if let Some(delay) = self.step_delay {
+                std::thread::sleep(delay);
+            }
+            let chord = session.sample(step);
+            builder.push(chord);
+            let now = Instant::now();
+            if builder.due(now) {
+                let piece = builder.piece(now);
+                self.remember(&piece);
+                self.send(Response::Phrase(Box::new(piece)));
+            }
+        }
+        builder.finish_here();
+        if builder.ready() > 0 && !builder.sent_complete() {
+            let piece = builder.piece(Instant::now());
+            self.remember(&piece);
+            self.send(Response::Phrase(Box::new(piece)));
+        }
+        if builder.ready() == 0 {
+            self.send(Response::Failed { id: request.id });
+        }
+        Some(builder.ready())
     }
 
     /// Generates and streams one variation. Returns the steps generated and whether a newer
