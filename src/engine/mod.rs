@@ -93,6 +93,22 @@ impl Default for Settings {
     }
 }
 
+impl Settings {
+    /// Variations per press: Continuous mode follows one phrase with the next, so it makes one.
+    pub fn variation_count(&self) -> u8 {
+        if self.mode == Mode::Continuous {
+            1
+        } else {
+            self.variations.clamp(1, phrase::MAX_VARIATIONS as u8)
+        }
+    }
+
+    /// The variation that plays (0-based): the Variation parameter, within the count.
+    pub fn chosen_variation(&self) -> u8 {
+        self.variation.min(self.variation_count() - 1)
+    }
+}
+
 /// What a live input event means to the engine.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Live {
@@ -357,9 +373,10 @@ impl<E: Copy> Engine<E> {
             self.playback.stop();
             self.pending = None;
         }
-        self.receive(&time, settings.variation, &mut end_all);
+        let chosen = settings.chosen_variation();
+        self.receive(&time, chosen, &mut end_all);
         if !settings.bypass {
-            self.choose_variation(&time, settings.variation, &mut end_all);
+            self.choose_variation(&time, chosen, &mut end_all);
         }
         if end_all {
             let generated = &mut self.generated;
@@ -714,13 +731,8 @@ impl<E: Copy> Engine<E> {
             timeline: time.timeline,
             placement: BarPlacement::default(),
             pressed_at: None,
-            // Continuous mode follows one phrase with the next: one variation.
-            variations: if settings.mode == Mode::Continuous {
-                1
-            } else {
-                settings.variations.clamp(1, phrase::MAX_VARIATIONS as u8)
-            },
-            chosen: settings.variation,
+            variations: settings.variation_count(),
+            chosen: settings.chosen_variation(),
             continuous: settings.mode == Mode::Continuous,
             first_step: (start * self.grid.steps_per_beat as f64).round() as i64,
             heard_through: self.capture.host_step(self.final_step(time)),

@@ -20,7 +20,7 @@ use super::running::{RunningGenerator, StepRunning};
 use super::snapshot::ModelInfo;
 use super::worker::{BarPlacement, ChordSink, GeneratorSource, PhraseGenerator};
 use crate::model::builtin::{self, Builtin};
-use crate::model::step::{chord_of, Meter, StepModel, StepSampling};
+use crate::model::step::{chord_of, keys_of, Meter, StepModel, StepSampling};
 use crate::model::{AnyModel, Model, SamplingOptions};
 use crate::roll::{pitch_class_histogram, Chord, Grid};
 
@@ -147,7 +147,11 @@ impl PhraseGenerator for StepGenerator {
             .unwrap_or(context.len());
         let mut state = m.start(seed);
         for (t, chord) in context.iter().enumerate().skip(heard) {
-            m.observe_chord(&mut state, chord, meter.position(first + t as u64));
+            m.hear(
+                &mut state,
+                &keys_of(chord),
+                meter.position(first + t as u64),
+            );
         }
         let from = first + context.len() as u64;
         for i in 0..steps as u64 {

@@ -92,7 +92,8 @@ pub struct Playback {
     pub delays: Delays,
     /// Next event to play.
     cursor: usize,
-    /// Stopped (mode change, bypass, new model): plays nothing more of this phrase.
+    /// Stopped (mode change, bypass, new model): plays nothing more of this phrase until a
+    /// jump seeks into it again.
     stopped: bool,
     /// A phrase to follow the current one seamlessly (Continuous mode), with its start.
     next: Option<(Box<Phrase>, f64)>,
@@ -202,8 +203,10 @@ impl Playback {
     }
 
     /// After a jump: continue with the first event the playhead has not passed. Notes the
-    /// playhead lands inside are not started (their note-offs are skipped by the table).
+    /// playhead lands inside are not started (their note-offs are skipped by the table). A
+    /// stopped phrase plays again from there (a jump back into it after a bypass).
     pub fn seek(&mut self, time: &BlockTime) {
+        self.stopped = false;
         let (start, delays) = (self.start, self.delays);
         self.cursor = match &self.phrase {
             Some(p) if p.timeline == time.timeline => p

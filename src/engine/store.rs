@@ -55,8 +55,9 @@ impl PhraseStore {
 }
 
 impl PhraseStore {
-    /// Validates untrusted state: broken variations are dropped, with a logged message.
-    fn set_variations_checked(&self, variations: Vec<SavedPhrase>) {
+    /// Sets the variations from untrusted state (a project load): broken ones, and a second
+    /// one of the same number, are dropped with a logged message.
+    pub fn load_variations(&self, variations: Vec<SavedPhrase>) {
         let mut seen = [false; MAX_VARIATIONS];
         let mut kept = Vec::with_capacity(variations.len().min(MAX_VARIATIONS));
         for v in variations.into_iter().take(MAX_VARIATIONS) {
@@ -84,7 +85,7 @@ pub struct VariationsField(pub std::sync::Arc<PhraseStore>);
 
 impl<'a> PersistentField<'a, Vec<SavedPhrase>> for VariationsField {
     fn set(&self, new_value: Vec<SavedPhrase>) {
-        self.0.set_variations_checked(new_value);
+        self.0.load_variations(new_value);
     }
     fn map<F, R>(&self, f: F) -> R
     where

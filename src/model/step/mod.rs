@@ -499,7 +499,7 @@ impl StepModel {
     ) -> Vec<Chord> {
         let mut state = self.start(seed);
         for (t, chord) in prompt.iter().enumerate() {
-            self.observe_chord(&mut state, chord, meter.position(t as u64));
+            self.hear(&mut state, &keys_of(chord), meter.position(t as u64));
         }
         (0..steps)
             .map(|i| {
