@@ -270,7 +270,7 @@ fn file_names_its_kind() {
 /// is the sum of its keys' terms, and it scores the fixtures.
 #[test]
 fn markov_baseline_scores_music() {
-    use continuo::model::step::eval::KeyMarkov;
+    use continuo::model::baseline::KeyMarkov;
     let pieces: Vec<_> = ["bach_prelude_bwv_846.mid", "beethoven_sonata_21-2.mid"]
         .iter()
         .map(|f| read_piece(&fixture(f), Grid::default()).unwrap())

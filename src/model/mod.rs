@@ -2,9 +2,11 @@
 //! reference design's chord-token network, [`seed::Model`]) and the causal step model over the 88
 //! keys ([`step::StepModel`]); [`AnyModel`] loads either from a file that names its kind.
 //! Shared: the one-file format (`file`), sampling (`sampler`), devices, the GRU layers
-//! (`layers`), the CPU kernels (`kernels`), the optimizer and training logs (`training`), and the
+//! (`layers`), the CPU kernels (`kernels`), the optimizer and training logs (`training`), the
+//! per-key Markov baseline every kind is measured against (`baseline`), and the
 //! built-in models (`builtin`). Knows nothing of plugins; the plugin and the CLI use these types.
 
+pub mod baseline;
 pub mod builtin;
 pub mod device;
 pub mod file;

@@ -28,9 +28,9 @@ pub struct Baselines {
     /// Steps the baselines were fitted on.
     pub fit_steps: usize,
     /// The per-key Markov chain over the 88 keys (each key's off/held/struck given its state
-    /// the step before, add-0.5; see [`crate::model::step::eval::KeyMarkov`]), fitted on the same
+    /// the step before, add-0.5; see [`crate::model::baseline::KeyMarkov`]), fitted on the same
     /// pieces: the baseline both kinds of model are compared with. Only with struck marks.
-    pub markov: Option<crate::model::step::eval::MarkovScore>,
+    pub markov: Option<crate::model::baseline::MarkovScore>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -202,13 +202,14 @@ pub fn evaluate(
 pub fn markov_score(
     pieces: &[Vec<Chord>],
     baseline: &[Vec<Chord>],
-) -> crate::model::step::eval::MarkovScore {
-    use crate::model::step::{data::roll_keys, eval::KeyMarkov};
+) -> crate::model::baseline::MarkovScore {
+    use crate::model::baseline::KeyMarkov;
+    use crate::model::step::data::roll_keys;
     let fit: Vec<_> = baseline.iter().map(|p| roll_keys(p)).collect();
     let markov = KeyMarkov::fit(fit.iter().map(|p| p.as_slice()), MARKOV_K);
     let eval: Vec<_> = pieces.iter().map(|p| roll_keys(p)).collect();
     let (nll, _) = markov.nll_per_step(eval.iter().map(|p| p.as_slice()));
-    crate::model::step::eval::MarkovScore {
+    crate::model::baseline::MarkovScore {
         nll_per_step: nll,
         k: MARKOV_K,
         fit_steps: markov.fit_steps,
