@@ -1,8 +1,11 @@
 //! Training speed at the reference sizes (vocabulary 4096, window 50): windows per second for one
-//! AdamW step (forward, backward through time, update) at batch 128 on all cores.
+//! AdamW step (forward, backward through time, update) on all cores, two ways: the products
+//! split over the cores (round 1's way), and the batch split over data-parallel workers with
+//! serial products inside (what `continuo train` does for a seed model), at batch 128 and 500.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use continuo::model::seed::train::Workers;
 use continuo::model::training::AdamW;
 use continuo::model::{Config, Network};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -40,6 +43,34 @@ fn bench(c: &mut Criterion) {
         b.iter(|| net.forward_t(&ids, false).unwrap())
     });
     group.finish();
+
+    // Data-parallel: one worker per core, each with serial products (candle reads
+    // RAYON_NUM_THREADS at every product).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = Workers::new(cores).unwrap();
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    for batch in [128usize, 500] {
+        let ids: Vec<u32> = (0..batch * config.window)
+            .map(|i| ((i as u64 * 2_654_435_761) % config.vocab_size as u64) as u32)
+            .collect();
+        let targets: Vec<u32> = (0..batch)
+            .map(|i| (i * 31 % config.vocab_size) as u32)
+            .collect();
+        let mut group = c.benchmark_group("train");
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_function(
+            format!("AdamW step, batch {batch}, reference sizes, {cores} workers"),
+            |b| {
+                b.iter(|| {
+                    workers
+                        .step(&net, &mut opt, &ids, &targets, config.window, &dev)
+                        .unwrap()
+                })
+            },
+        );
+        group.finish();
+    }
+    std::env::remove_var("RAYON_NUM_THREADS");
 }
 
 criterion_group! {

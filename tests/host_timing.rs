@@ -29,9 +29,14 @@ fn setup(quantize: f64, bars: i32) -> Vec<In> {
     ]
 }
 
+/// Presses Generate, then gives the inference thread the wall time a real host's blocks would
+/// (these tests process blocks as fast as they go, far faster than real time: a phrase that
+/// streams would otherwise fall behind the playhead and wait, which `tests/host_streaming.rs`
+/// tests on its own).
 fn press(audio: &mut Audio, blocks: &mut Vec<Block>) {
     blocks.push(audio.block(64, &[param("Generate", 1.0)]));
     blocks.push(audio.block(64, &[param("Generate", 0.0)]));
+    std::thread::sleep(std::time::Duration::from_millis(150));
 }
 
 /// Generated events as (true beat, key, on): where the host's own sample count was.

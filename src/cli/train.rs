@@ -56,7 +56,8 @@ pub struct Args {
     /// auto, cpu, cuda or metal.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// CPU threads for the matrix products (0 = all cores).
+    /// CPU cores to train on (0 = all): a seed model's batch is split over that many
+    /// data-parallel workers; a step model uses them for its matrix products.
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Continue from the checkpoint beside --output.
@@ -106,7 +107,17 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    device::set_threads(args.threads);
+    // The seed model splits each batch over the cores (data-parallel workers, each on one
+    // core, products serial inside); the step model parallelises its products.
+    let workers = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    if args.kind == "step" {
+        device::set_threads(args.threads);
+    } else {
+        device::set_threads(1);
+    }
     device::serial_elementwise();
     let (device, said) = device::select(&args.device)?;
     eprintln!("{said}");
@@ -164,6 +175,7 @@ pub fn run(args: Args) -> Result<(), String> {
             stride: args.stride,
             transpose: args.transpose,
         },
+        workers,
         ..TrainOptions::default()
     };
     let report = train::train(&opts, &device, &stop)?;

@@ -96,6 +96,43 @@ impl AdamW {
         self.apply(&grads, fused)
     }
 
+    /// One step from the gradients of the shares of a batch that data-parallel workers computed
+    /// (see `seed::train::Workers`): each share's loss is the mean over its windows, so the
+    /// gradient of the whole batch's mean loss is Σ weight × gradient with weight = the share's
+    /// fraction of the batch. One share of weight 1 is exactly [`AdamW::update`].
+    pub fn update_from_shares(
+        &mut self,
+        shares: &[(candle_core::backprop::GradStore, f64)],
+    ) -> candle_core::Result<f64> {
+        let fused = self
+            .vars
+            .iter()
+            .all(|(_, v)| v.device().is_cpu() && v.dtype() == DType::F32);
+        let gs: Vec<Option<Tensor>> = self
+            .vars
+            .iter()
+            .map(|(_, var)| {
+                let mut sum: Option<Tensor> = None;
+                for (grads, weight) in shares {
+                    let Some(g) = grads.get(var.as_tensor()) else {
+                        continue;
+                    };
+                    let g = if *weight == 1.0 {
+                        g.detach()
+                    } else {
+                        (g.detach() * *weight)?
+                    };
+                    sum = Some(match sum {
+                        None => g,
+                        Some(s) => (s + g)?,
+                    });
+                }
+                Ok(sum)
+            })
+            .collect::<candle_core::Result<_>>()?;
+        self.apply_gradients(gs, fused)
+    }
+
     /// The update from computed gradients. `fused`: one plain loop per variable over its
     /// elements (CPU, f32) instead of a dozen candle ops, each a pass over the variable with its
     /// own allocation and thread hand-off; same arithmetic, in f32 with the same constants.
@@ -111,6 +148,15 @@ impl AdamW {
             .iter()
             .map(|(_, var)| grads.get(var.as_tensor()).map(|g| g.detach()))
             .collect();
+        self.apply_gradients(gs, fused)
+    }
+
+    /// The update from one detached gradient per variable (None: the variable got none).
+    fn apply_gradients(
+        &mut self,
+        gs: Vec<Option<Tensor>>,
+        fused: bool,
+    ) -> candle_core::Result<f64> {
         if fused {
             return self.apply_fused(&gs);
         }
