@@ -295,6 +295,23 @@ fn hear_bars(engine: &mut Engine<u32>, pos: &mut f64, settings: &Settings) {
     }
 }
 
+/// 64-frame blocks (1.3 ms) as fast as they go, at least one, until `done` says so.
+fn small_blocks_until(
+    engine: &mut Engine<u32>,
+    pos: &mut f64,
+    settings: &Settings,
+    done: impl Fn(&Engine<u32>) -> bool,
+) {
+    loop {
+        engine.process(&transport(*pos), 64, SR, settings, &[], &mut Discard(0));
+        *pos += 64.0 * 120.0 / 60.0 / SR;
+        if done(engine) {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// Press → first note scheduled, and press → whole phrase, for each built-in model kind: the
 /// engine and its inference thread as in the plugin, 4 bars heard, a 4-bar phrase asked for
 /// with Start quantize = Step, 64-frame blocks (1.3 ms) processed as fast as they go.
@@ -324,41 +341,16 @@ fn press_to_first_note(c: &mut Criterion) {
                         hear_bars(&mut engine, &mut pos, &settings);
                         let started = Instant::now();
                         settings.generate_presses += 1;
-                        engine.process(&transport(pos), 64, SR, &settings, &[], &mut Discard(0));
-                        pos += 64.0 * 120.0 / 60.0 / SR;
-                        let done = |e: &Engine<u32>| {
+                        small_blocks_until(&mut engine, &mut pos, &settings, |e| {
                             if whole {
                                 !e.waiting()
                             } else {
                                 e.phrase_arrived()
                             }
-                        };
-                        while !done(&engine) {
-                            engine.process(
-                                &transport(pos),
-                                64,
-                                SR,
-                                &settings,
-                                &[],
-                                &mut Discard(0),
-                            );
-                            pos += 64.0 * 120.0 / 60.0 / SR;
-                            std::thread::yield_now();
-                        }
+                        });
                         total += started.elapsed();
                         // Let the rest of the phrase finish before the next press.
-                        while engine.waiting() {
-                            engine.process(
-                                &transport(pos),
-                                64,
-                                SR,
-                                &settings,
-                                &[],
-                                &mut Discard(0),
-                            );
-                            pos += 64.0 * 120.0 / 60.0 / SR;
-                            std::thread::yield_now();
-                        }
+                        small_blocks_until(&mut engine, &mut pos, &settings, |e| !e.waiting());
                     }
                     total
                 })

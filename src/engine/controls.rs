@@ -3,7 +3,8 @@
 //! block and sends them with every request; each generator applies them in its own terms (the
 //! step model per key, a seed model over its vocabulary's chords).
 
-use crate::roll::Chord;
+use crate::model::step::StepSampling;
+use crate::roll::{pitch_class_histogram, Chord};
 
 /// Lowest and highest piano key (A0, C8).
 pub const PIANO_LOWEST: u8 = 21;
@@ -36,6 +37,24 @@ impl Default for Controls {
 }
 
 impl Controls {
+    /// Follow key's bias per pitch class, from what the player played (`heard`).
+    pub fn key_bias(&self, heard: &[Chord]) -> [f32; 12] {
+        StepSampling::follow(&pitch_class_histogram(heard), self.follow_key)
+    }
+
+    /// The controls in the step model's terms, applied per key while sampling.
+    pub fn step_sampling(&self, temperature: f32, heard: &[Chord]) -> StepSampling {
+        StepSampling {
+            temperature,
+            lowest: self.lowest,
+            highest: self.highest,
+            max_sounding: self.max_keys as usize,
+            density: self.density,
+            key_bias: self.key_bias(heard),
+            ..StepSampling::default()
+        }
+    }
+
     /// The same controls with every value in range and `lowest <= highest` (a swapped register
     /// from automation is read the right way round).
     pub fn sanitized(&self) -> Controls {

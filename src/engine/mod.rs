@@ -211,8 +211,6 @@ pub struct Engine<E: Copy> {
     take: take::Take,
     /// Continuous mode: the last capture step reported heard.
     heard_k: Option<i64>,
-    /// Whether the first piece of `pending`'s phrase is here.
-    first_piece_in: bool,
     /// When `pending` was sent, until its first piece arrives.
     pressed_at: Option<std::time::Instant>,
     /// Wall time from the last request to its phrase's first piece being scheduled.
@@ -259,7 +257,6 @@ impl<E: Copy> Engine<E> {
             pending: None,
             take: take::Take::default(),
             heard_k: None,
-            first_piece_in: false,
             pressed_at: None,
             last_latency_ms: None,
             waits: 0,
@@ -328,7 +325,7 @@ impl<E: Copy> Engine<E> {
 
     /// Whether the last request's phrase has begun to arrive (it can be scheduled).
     pub fn phrase_arrived(&self) -> bool {
-        self.pending.is_none() || self.first_piece_in
+        self.pending.is_none() || self.take.id() == self.pending
     }
 
     /// Wall time from the last request to its first piece being scheduled, in milliseconds.
@@ -516,7 +513,6 @@ impl<E: Copy> Engine<E> {
                         // The first piece of a press's first variation.
                         self.take
                             .begin(id, None, |old| link.notify(Notice::Free(old)));
-                        self.first_piece_in = true;
                         self.waits = 0;
                         if let Some(at) = self.pressed_at.take() {
                             self.last_latency_ms = Some(at.elapsed().as_secs_f32() * 1000.0);
@@ -730,7 +726,6 @@ impl<E: Copy> Engine<E> {
             quantize_beats,
             timeline: time.timeline,
             placement: BarPlacement::default(),
-            pressed_at: None,
             variations: settings.variation_count(),
             chosen: settings.chosen_variation(),
             continuous: settings.mode == Mode::Continuous,
@@ -741,11 +736,8 @@ impl<E: Copy> Engine<E> {
         request.placement = self.placement(time, start, window);
         self.next_request_id += 1;
         self.pending = Some(request.id);
-        self.first_piece_in = false;
         // A clock read (vDSO, no system call, no allocation) for the latency display.
-        let now = std::time::Instant::now();
-        self.pressed_at = Some(now);
-        request.pressed_at = Some(now);
+        self.pressed_at = Some(std::time::Instant::now());
         link.request(request);
     }
 
@@ -889,6 +881,7 @@ impl<E: Copy> Engine<E> {
         self.serial += 1;
         let window = self.window.min(MAX_CONTEXT_STEPS);
         let end_k = self.capture.k_at(time.end());
+        let generating = !self.phrase_arrived();
         let s = self.snapshot.input_buffer_mut();
         s.context.clear();
         s.context.resize(window, Chord::REST);
@@ -928,7 +921,7 @@ impl<E: Copy> Engine<E> {
         s.time_signature = time
             .time_signature
             .map(|(n, d)| (n.clamp(0, 255) as u8, d.clamp(0, 255) as u8));
-        s.status = if self.pending.is_some() && !self.first_piece_in {
+        s.status = if generating {
             Status::Generating
         } else if self.playback.is_playing(time) {
             Status::Playing

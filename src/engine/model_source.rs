@@ -20,9 +20,9 @@ use super::running::{RunningGenerator, StepRunning};
 use super::snapshot::ModelInfo;
 use super::worker::{BarPlacement, ChordSink, GeneratorSource, PhraseGenerator};
 use crate::model::builtin::{self, Builtin};
-use crate::model::step::{chord_of, keys_of, Meter, StepModel, StepSampling};
+use crate::model::step::{chord_of, keys_of, Meter, StepModel};
 use crate::model::{AnyModel, Model, SamplingOptions};
-use crate::roll::{pitch_class_histogram, Chord, Grid};
+use crate::roll::{Chord, Grid};
 
 /// Wraps a loaded model.
 pub struct ModelGenerator {
@@ -74,7 +74,7 @@ impl PhraseGenerator for ModelGenerator {
             top_k: None,
             seed,
         };
-        let bias = chord_bias(vocab, controls, &key_bias(context, controls));
+        let bias = chord_bias(vocab, controls, &controls.key_bias(context));
         self.model
             .generate_streaming(&ids, steps, &sampling, Some(&bias), &mut |id| {
                 out(vocab.chord(id))
@@ -131,15 +131,7 @@ impl PhraseGenerator for StepGenerator {
             steps_per_bar: placement.steps_per_bar.max(1),
         };
         let first = placement.first_step_in_bar as u64;
-        let opts = StepSampling {
-            temperature,
-            lowest: controls.lowest,
-            highest: controls.highest,
-            max_sounding: controls.max_keys as usize,
-            density: controls.density,
-            key_bias: key_bias(context, controls),
-            ..StepSampling::default()
-        };
+        let opts = controls.step_sampling(temperature, context);
         // Leading silence is not heard: the running state starts where the player did.
         let heard = context
             .iter()
@@ -165,11 +157,6 @@ impl PhraseGenerator for StepGenerator {
         }
         Ok(())
     }
-}
-
-/// Follow key's bias per pitch class, from what the context holds (the player's notes).
-fn key_bias(context: &[Chord], controls: &Controls) -> [f32; 12] {
-    StepSampling::follow(&pitch_class_histogram(context), controls.follow_key)
 }
 
 /// The controls in a seed model's terms, one logit bias per vocabulary id: a chord outside the

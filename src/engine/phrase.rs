@@ -58,8 +58,6 @@ pub struct Phrase {
     pub length_beats: f64,
     /// Output channel 0..=15.
     pub channel: u8,
-    /// Steps generated so far (`chords.len()`); the events before this step's start are final.
-    pub ready_steps: usize,
     /// All steps are here: every note-on has its note-off.
     pub complete: bool,
     /// Which of the request's variations this is (0-based).
@@ -134,7 +132,12 @@ impl Phrase {
 
     /// Where the steps generated so far end, in beats after the start.
     pub fn ready_beats(&self) -> f64 {
-        self.grid.step_to_beats(self.ready_steps as u64)
+        self.grid.step_to_beats(self.ready_steps() as u64)
+    }
+
+    /// Steps generated so far; the events before the start of the next one are final.
+    pub fn ready_steps(&self) -> usize {
+        self.chords.len()
     }
 
     /// Builds a phrase from notes saved with a project (absolute beats), to be played where it
@@ -212,7 +215,6 @@ impl Phrase {
             quantize_beats,
             fixed_start,
             grid,
-            ready_steps: chords.len(),
             complete: true,
             variation: 0,
             chords,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::controls::Controls;
 use super::worker::BarPlacement;
 use crate::model::step::{chord_of, keys_of, Meter, StepModel, StepSampling, StepState};
-use crate::roll::{pitch_class_histogram, Chord};
+use crate::roll::Chord;
 
 /// How many steps ahead of the playhead Continuous mode samples: the step it samples hears the
 /// player up to this many steps before it. Three 16ths are 375 ms at 120 BPM, room for two
@@ -135,15 +135,7 @@ impl RunningGenerator for StepRunning {
     }
 
     fn set_sampling(&mut self, temperature: f32, controls: &Controls, heard: &[Chord]) {
-        self.sampling = StepSampling {
-            temperature,
-            lowest: controls.lowest,
-            highest: controls.highest,
-            max_sounding: controls.max_keys as usize,
-            density: controls.density,
-            key_bias: StepSampling::follow(&pitch_class_histogram(heard), controls.follow_key),
-            ..StepSampling::default()
-        };
+        self.sampling = controls.step_sampling(temperature, heard);
     }
 
     fn hear(&mut self, step: i64, chord: Chord) -> bool {

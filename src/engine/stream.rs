@@ -155,7 +155,6 @@ mod tests {
             quantize_beats: 0.25,
             timeline: Timeline::Host,
             placement: BarPlacement::default(),
-            pressed_at: None,
             variations: 1,
             chosen: 0,
             continuous: false,
@@ -172,7 +171,7 @@ mod tests {
         assert!(b.push("*60".parse().unwrap()));
         assert!(b.due(t0));
         let first = b.piece(t0);
-        assert_eq!((first.ready_steps, first.complete), (1, false));
+        assert_eq!((first.ready_steps(), first.complete), (1, false));
         assert!(b.push("60".parse().unwrap()));
         assert!(!b.due(t0), "a second piece waits for SEND_EVERY");
         assert!(b.due(t0 + SEND_EVERY));

@@ -130,8 +130,6 @@ pub struct Request {
     pub timeline: Timeline,
     /// Where the context's first step falls in the host's bars.
     pub placement: BarPlacement,
-    /// When the audio thread sent it (for the press → first note latency).
-    pub pressed_at: Option<Instant>,
     /// How many variations to generate (1..=8), each from the same context with its own seed.
     pub variations: u8,
     /// The one that plays, generated first (0-based).
@@ -667,7 +665,7 @@ impl Worker {
             loop {
                 self.drain_notices();
                 self.flush_backlog();
-                let superseded = !self.requests.is_empty() || self.stop.load(Ordering::Acquire);
+                let superseded = self.superseded();
                 // No report for a while: the transport stopped or the mode changed.
                 let silent = self
                     .last_heard
@@ -697,19 +695,9 @@ impl Worker {
             }
             let chord = session.sample(step);
             builder.push(chord);
-            let now = Instant::now();
-            if builder.due(now) {
-                let piece = builder.piece(now);
-                self.remember(&piece);
-                self.send(Response::Phrase(Box::new(piece)));
-            }
+            self.send_piece_if_due(&mut builder);
         }
-        builder.finish_here();
-        if builder.ready() > 0 && !builder.sent_complete() {
-            let piece = builder.piece(Instant::now());
-            self.remember(&piece);
-            self.send(Response::Phrase(Box::new(piece)));
-        }
+        self.end_stream(&mut builder);
         if builder.ready() == 0 {
             self.send(Response::Failed { id: request.id });
         }
@@ -741,16 +729,8 @@ impl Worker {
                         std::thread::sleep(delay);
                     }
                     let more = builder.push(chord);
-                    let now = Instant::now();
-                    if builder.due(now) {
-                        let piece = builder.piece(now);
-                        self.remember(&piece);
-                        self.send(Response::Phrase(Box::new(piece)));
-                        self.flush_backlog();
-                        // Free what the audio thread is done with while we generate.
-                        self.drain_notices();
-                    }
-                    superseded = !self.requests.is_empty() || self.stop.load(Ordering::Acquire);
+                    self.send_piece_if_due(&mut builder);
+                    superseded = self.superseded();
                     more && !superseded
                 },
             )
@@ -767,16 +747,38 @@ impl Worker {
                 Some(format!("Generation panicked: {what}"))
             }
         };
-        // Whatever stopped it, what was sent ends cleanly: every note gets its note-off.
-        builder.finish_here();
-        if builder.ready() > 0 && !builder.sent_complete() {
-            let piece = builder.piece(Instant::now());
-            self.remember(&piece);
-            self.send(Response::Phrase(Box::new(piece)));
-        }
+        // Whatever stopped it, what was sent ends cleanly.
+        self.end_stream(&mut builder);
         match error {
             Some(error) => Err(error),
             None => Ok((builder.ready(), superseded)),
+        }
+    }
+
+    /// Whether a newer request is waiting or the plugin is closing: generation stops.
+    fn superseded(&self) -> bool {
+        !self.requests.is_empty() || self.stop.load(Ordering::Acquire)
+    }
+
+    /// Sends the phrase so far when a piece is due ([`PhraseBuilder::due`]), then frees what
+    /// the audio thread is done with while generation goes on.
+    fn send_piece_if_due(&mut self, builder: &mut PhraseBuilder) {
+        let now = Instant::now();
+        if builder.due(now) {
+            let piece = builder.piece(now);
+            self.remember(&piece);
+            self.send(Response::Phrase(Box::new(piece)));
+            self.flush_backlog();
+            self.drain_notices();
+        }
+    }
+
+    /// Ends a phrase where it is (complete, superseded, failed) and sends it complete if it was
+    /// not yet, so every note sent gets its note-off.
+    fn end_stream(&mut self, builder: &mut PhraseBuilder) {
+        builder.finish_here();
+        if builder.ready() > 0 {
+            self.send_piece_if_due(builder);
         }
     }
 

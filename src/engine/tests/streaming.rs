@@ -92,6 +92,19 @@ fn pair_notes(played: &[(f64, NoteOut)]) -> Vec<(u8, f64, f64)> {
     notes
 }
 
+/// The phrase the project saved, as (pitch, start, end) in time order.
+fn saved_notes(rig: &Rig) -> Vec<(u8, f64, f64)> {
+    let mut notes: Vec<(u8, f64, f64)> = rig
+        .store
+        .get()
+        .notes
+        .iter()
+        .map(|n| (n.pitch, n.start_beats, n.end_beats))
+        .collect();
+    notes.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    notes
+}
+
 #[test]
 fn a_phrase_faster_than_real_time_streams_without_a_wait() {
     // 1 ms per step against 125 ms per step of music.
@@ -116,13 +129,7 @@ fn a_phrase_faster_than_real_time_streams_without_a_wait() {
     expected.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     assert_eq!(notes, expected);
     // The project saves what played.
-    let saved = rig.store.get();
-    let mut saved_notes: Vec<(u8, f64, f64)> = saved
-        .notes
-        .iter()
-        .map(|n| (n.pitch, n.start_beats, n.end_beats))
-        .collect();
-    saved_notes.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    let saved_notes = saved_notes(&rig);
     assert_eq!(saved_notes, notes);
 }
 
@@ -153,13 +160,7 @@ fn a_phrase_slower_than_real_time_waits_for_its_notes_and_goes_on_seamlessly() {
         );
     }
     // The saved phrase is what played, waits included.
-    let saved = rig.store.get();
-    let mut saved_notes: Vec<(u8, f64, f64)> = saved
-        .notes
-        .iter()
-        .map(|n| (n.pitch, n.start_beats, n.end_beats))
-        .collect();
-    saved_notes.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    let saved_notes = saved_notes(&rig);
     for (s, p) in saved_notes.iter().zip(&notes) {
         assert_eq!(s.0, p.0);
         assert!(

@@ -907,36 +907,28 @@ mod tests {
         let (whole, w0) = run(0);
         let (one, w1) = run(1);
         let (two, w2) = run(2);
-        for (a, b) in whole.iter().zip(&one) {
-            assert!((a - b).abs() < 1e-5, "losses {whole:?} vs {one:?}");
-        }
-        for ((name, a), (_, b)) in w0.iter().zip(&w1) {
-            let diff = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(diff < 1e-4, "{name}: {diff}");
-        }
+        // The same losses and, after three steps, the same weights, to rounding.
+        let agree = |(la, wa): (&[f64], &[(String, Tensor)]),
+                     (lb, wb): (&[f64], &[(String, Tensor)])| {
+            for (a, b) in la.iter().zip(lb) {
+                assert!((a - b).abs() < 1e-5, "losses {la:?} vs {lb:?}");
+            }
+            for ((name, a), (_, b)) in wa.iter().zip(wb) {
+                let diff = (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap();
+                assert!(diff < 1e-4, "{name}: {diff}");
+            }
+        };
+        agree((&whole, &w0), (&one, &w1));
+        agree((&one, &w1), (&two, &w2));
         assert_eq!(Workers::new(2).unwrap().count(), 2);
-        for (a, b) in one.iter().zip(&two) {
-            assert!((a - b).abs() < 1e-5, "losses {one:?} vs {two:?}");
-        }
         assert!(one[2] < one[0], "it did not learn: {one:?}");
-        for ((name, a), (_, b)) in w1.iter().zip(&w2) {
-            let diff = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(diff < 1e-4, "{name}: {diff}");
-        }
     }
 
     /// Two variables with the same initial values in two var maps, and a loss on them.
