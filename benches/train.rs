@@ -5,8 +5,9 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use continuo::model::seed::train::Workers;
+use continuo::model::seed::train::batch_step;
 use continuo::model::training::AdamW;
+use continuo::model::workers::Workers;
 use continuo::model::{Config, Network};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -62,9 +63,16 @@ fn bench(c: &mut Criterion) {
             format!("AdamW step, batch {batch}, reference sizes, {cores} workers"),
             |b| {
                 b.iter(|| {
-                    workers
-                        .step(&net, &mut opt, &ids, &targets, config.window, &dev)
-                        .unwrap()
+                    batch_step(
+                        &workers,
+                        &net,
+                        &mut opt,
+                        &ids,
+                        &targets,
+                        config.window,
+                        &dev,
+                    )
+                    .unwrap()
                 })
             },
         );

@@ -56,8 +56,8 @@ pub struct Args {
     /// auto, cpu, cuda or metal.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// CPU cores to train on (0 = all): a seed model's batch is split over that many
-    /// data-parallel workers; a step model uses them for its matrix products.
+    /// CPU cores to train on (0 = all): each batch is split over that many data-parallel
+    /// workers, one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Continue from the checkpoint beside --output.
@@ -107,17 +107,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    // The seed model splits each batch over the cores (data-parallel workers, each on one
-    // core, products serial inside); the step model parallelises its products.
+    // Both kinds split each batch over the cores (data-parallel workers, each on one core,
+    // products serial inside; see model::workers).
     let workers = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    if args.kind == "step" {
-        device::set_threads(args.threads);
-    } else {
-        device::set_threads(1);
-    }
+    device::set_threads(1);
     device::serial_elementwise();
     let (device, said) = device::select(&args.device)?;
     eprintln!("{said}");
@@ -140,7 +136,7 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("{}: cannot create folder: {e}", dir.display()))?;
     }
     if args.kind == "step" {
-        return run_step(args, &device, &stop);
+        return run_step(args, workers, &device, &stop);
     }
     let config = Config {
         window: args.window.unwrap_or(DEFAULT_WINDOW),
@@ -190,7 +186,12 @@ pub fn run(args: Args) -> Result<(), String> {
     Ok(())
 }
 
-fn run_step(args: Args, device: &candle_core::Device, stop: &AtomicBool) -> Result<(), String> {
+fn run_step(
+    args: Args,
+    workers: usize,
+    device: &candle_core::Device,
+    stop: &AtomicBool,
+) -> Result<(), String> {
     use crate::model::step::{self, train::StepTrainOptions};
     if args.no_onsets {
         return Err("the step model needs struck marks: drop --no-onsets".into());
@@ -227,6 +228,7 @@ fn run_step(args: Args, device: &candle_core::Device, stop: &AtomicBool) -> Resu
         command: command_line(),
         change_transpose: args.transpose,
         change_chunk_len: args.chunk,
+        workers,
         ..d
     };
     let report = step::train::train(&opts, device, stop)?;

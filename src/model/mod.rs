@@ -16,6 +16,7 @@ pub mod sampler;
 pub mod seed;
 pub mod step;
 pub mod training;
+pub mod workers;
 
 use std::path::Path;
 

@@ -97,7 +97,7 @@ impl AdamW {
     }
 
     /// One step from the gradients of the shares of a batch that data-parallel workers computed
-    /// (see `seed::train::Workers`): each share's loss is the mean over its windows, so the
+    /// (see [`super::workers`]): each share's loss is the mean over its windows, so the
     /// gradient of the whole batch's mean loss is Σ weight × gradient with weight = the share's
     /// fraction of the batch. One share of weight 1 is exactly [`AdamW::update`].
     pub fn update_from_shares(

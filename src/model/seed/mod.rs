@@ -4,6 +4,7 @@
 //! parts (file format, sampling, GRU layers, CPU kernels, optimizer and training logs) live one
 //! level up in `model`.
 
+pub mod arithmetic;
 pub mod attention;
 pub mod attention_op;
 mod config;
@@ -18,6 +19,7 @@ use std::path::Path;
 use candle_core::{Device, Module, Tensor};
 use rand::SeedableRng;
 
+pub use arithmetic::Arithmetic;
 pub use config::Config;
 pub use network::Network;
 

@@ -19,6 +19,7 @@ use super::data::{self, Encoder, Examples};
 use super::{Config, Network};
 use crate::model::file::{self, ModelMeta, PitchFallback, TrainingSummary};
 use crate::model::training::{checkpoint_path, keep_freed_memory, plot, sidecar, AdamW, EpochRow};
+use crate::model::workers::{Share, Workers};
 use crate::roll::{split_pieces, transpositions, Chord, Grid, Vocab, VocabOptions, UNK_ID};
 
 /// What to train on and how.
@@ -54,112 +55,55 @@ pub struct TrainOptions {
     pub workers: usize,
 }
 
-/// Data-parallel training: the batch is cut into one share per worker, each worker computes its
-/// share's loss and gradients on its own thread (a one-thread rayon pool, so the kernels' own
-/// parallel loops stay on that core), and the gradients are summed weighted by share size: the
-/// same gradient as the whole batch's, up to rounding.
-///
-/// Why: at the reference sizes the products are small (batch × 128 by 384) and most of a step is
-/// 50 sequential recurrence steps per layer; splitting each product over two cores made the
-/// threads wait for each other at every one of them (candle's pool spin ≈ 18 % of a step),
-/// while halves of the batch need no hand-off until the gradients are summed.
-pub struct Workers {
-    pools: Vec<rayon::ThreadPool>,
-}
-
 /// Most windows a worker puts through the network at once; a larger share is done in chunks
 /// with the gradients added up. Why: per window, a step at batch 500 took 38 % longer than at
 /// 128 (the activations of 250 windows per worker no longer fit the caches: 2,055 ms against
 /// 380 ms × 500/128 on this machine).
 const MAX_CHUNK: usize = 64;
 
-impl Workers {
-    /// `count` workers (0 is taken as 1; one worker runs on the calling thread).
-    pub fn new(count: usize) -> Result<Self, String> {
-        let pools = (0..count.max(1))
-            .filter(|_| count > 1)
-            .map(|i| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .thread_name(move |_| format!("continuo-train-{i}"))
-                    .build()
-                    .map_err(|e| format!("cannot start a training worker: {e}"))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Self { pools })
-    }
-
-    pub fn count(&self) -> usize {
-        self.pools.len().max(1)
-    }
-
-    /// One AdamW step on the batch `ctx` (windows of `window` ids, row by row) → `tgt`; returns
-    /// the batch's mean loss.
-    pub fn step(
-        &self,
-        net: &Network,
-        opt: &mut AdamW,
-        ctx: &[u32],
-        tgt: &[u32],
-        window: usize,
-        device: &Device,
-    ) -> candle_core::Result<f64> {
-        let n = tgt.len();
-        let k = self.count().min(n).max(1);
-        let share = |i: usize| (i * n / k, (i + 1) * n / k);
-        // One worker's share, in chunks of at most MAX_CHUNK windows (gradients accumulated).
-        let run =
-            |i: usize| -> candle_core::Result<Vec<(f64, candle_core::backprop::GradStore, f64)>> {
-                let (a, b) = share(i);
-                let mut out = Vec::new();
-                let mut from = a;
-                while from < b {
-                    let to = (from + MAX_CHUNK).min(b);
-                    let ids = Tensor::from_slice(
-                        &ctx[from * window..to * window],
-                        (to - from, window),
-                        device,
-                    )?;
-                    let targets = Tensor::from_slice(&tgt[from..to], to - from, device)?;
-                    let logits = net.forward_t(&ids, true)?;
-                    let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
-                    let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-                    out.push((value, loss.backward()?, (to - from) as f64 / n as f64));
-                    from = to;
-                }
-                Ok(out)
-            };
-        let results: Vec<_> = if k == 1 {
-            // On the calling thread, with whatever parallelism candle has there.
-            vec![run(0)]
-        } else {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = (1..k)
-                    .map(|i| {
-                        let (pool, run) = (&self.pools[i], &run);
-                        s.spawn(move || pool.install(|| run(i)))
-                    })
-                    .collect();
-                let mut results = vec![self.pools[0].install(|| run(0))];
-                for h in handles {
-                    results.push(h.join().unwrap_or_else(|_| {
-                        Err(candle_core::Error::Msg("a training worker panicked".into()))
-                    }));
-                }
-                results
-            })
-        };
-        let mut loss = 0.0;
-        let mut shares = Vec::with_capacity(k);
-        for r in results {
-            for (value, grads, weight) in r? {
-                loss += value * weight;
-                shares.push((grads, weight));
-            }
+/// One AdamW step on the batch `ctx` (windows of `window` ids, row by row) → `tgt`, split over
+/// `workers` (each share in chunks of at most [`MAX_CHUNK`] windows); returns the batch's mean
+/// loss.
+///
+/// Why data-parallel: at the reference sizes the products are small (batch × 128 by 384) and
+/// most of a step is 50 sequential recurrence steps per layer; splitting each product over two
+/// cores made the threads wait for each other at every one of them (candle's pool spin ≈ 18 %
+/// of a step), while halves of the batch need no hand-off until the gradients are summed.
+pub fn batch_step(
+    workers: &Workers,
+    net: &Network,
+    opt: &mut AdamW,
+    ctx: &[u32],
+    tgt: &[u32],
+    window: usize,
+    device: &Device,
+) -> candle_core::Result<f64> {
+    let n = tgt.len();
+    let k = workers.count().min(n).max(1);
+    workers.step(opt, k, |i| {
+        let (a, b) = (i * n / k, (i + 1) * n / k);
+        let mut out = Vec::new();
+        let mut from = a;
+        while from < b {
+            let to = (from + MAX_CHUNK).min(b);
+            let ids = Tensor::from_slice(
+                &ctx[from * window..to * window],
+                (to - from, window),
+                device,
+            )?;
+            let targets = Tensor::from_slice(&tgt[from..to], to - from, device)?;
+            let logits = net.forward_t(&ids, true)?;
+            let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
+            let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            out.push(Share {
+                loss: value,
+                grads: loss.backward()?,
+                weight: (to - from) as f64 / n as f64,
+            });
+            from = to;
         }
-        opt.update_from_shares(&shares)?;
-        Ok(loss)
-    }
+        Ok(out)
+    })
 }
 
 /// Settings a resumed run may change; everything else (data, split, vocabulary, grid, batch size,
@@ -643,8 +587,7 @@ pub fn train(
             prepared
                 .train
                 .batch(which.iter().copied(), &mut ctx, &mut tgt);
-            let loss = workers
-                .step(&net, &mut opt, &ctx, &tgt, window, device)
+            let loss = batch_step(&workers, &net, &mut opt, &ctx, &tgt, window, device)
                 .map_err(|e| format!("training step failed: {e}"))?;
             if !loss.is_finite() {
                 return Err(format!(
@@ -897,7 +840,7 @@ mod tests {
                         opt.update(&loss).unwrap();
                         value
                     } else {
-                        pool.step(&net, &mut opt, &ids, &targets, config.window, &dev)
+                        batch_step(&pool, &net, &mut opt, &ids, &targets, config.window, &dev)
                             .unwrap()
                     }
                 })

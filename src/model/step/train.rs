@@ -16,11 +16,12 @@ use candle_nn::{VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use super::data::{epoch_chunks, fill_batch, read_files, StepPiece};
+use super::data::{epoch_chunks, fill_batch, read_files, Chunk, StepPiece};
 use super::network::{Batch, StepNetwork};
 use super::{Config, StepMeta, StepModel};
 use crate::model::file::{self, TrainingSummary};
 use crate::model::training::{checkpoint_path, plot, sidecar, AdamW, EpochRow};
+use crate::model::workers::{Share, Workers};
 use crate::roll::{split_pieces, Grid};
 
 /// What to train on and how.
@@ -50,6 +51,9 @@ pub struct StepTrainOptions {
     /// With `resume`: a new learning rate is `lr` itself; these change the checkpoint's.
     pub change_transpose: Option<u32>,
     pub change_chunk_len: Option<usize>,
+    /// Data-parallel workers the chunks of a batch are split over (0 or 1: one); see
+    /// [`crate::model::workers`].
+    pub workers: usize,
 }
 
 impl Default for StepTrainOptions {
@@ -74,6 +78,7 @@ impl Default for StepTrainOptions {
             command: String::new(),
             change_transpose: None,
             change_chunk_len: None,
+            workers: 1,
         }
     }
 }
@@ -163,6 +168,36 @@ fn epoch_order(pieces: &[StepPiece], state: &State, epoch: usize) -> Vec<super::
     let mut chunks = epoch_chunks(pieces, state.chunk_len, state.transpose, &mut rng);
     chunks.shuffle(&mut rng);
     chunks
+}
+
+/// One AdamW step on the chunks `which` (teacher forcing), split over `workers` by chunks; returns
+/// the mean loss per real step. Each share's loss is its own mean over its real steps, so it
+/// weighs by its share of them.
+pub fn chunks_step(
+    workers: &Workers,
+    net: &StepNetwork,
+    opt: &mut AdamW,
+    config: &Config,
+    pieces: &[StepPiece],
+    which: &[Chunk],
+    device: &Device,
+) -> candle_core::Result<f64> {
+    let real: usize = which.iter().map(|c| c.len as usize).sum();
+    let k = workers.count().min(which.len()).max(1);
+    workers.step(opt, k, |i| {
+        let part = &which[i * which.len() / k..(i + 1) * which.len() / k];
+        let len = part.iter().map(|c| c.len as usize).max().unwrap_or(1);
+        let mut batch = Batch::default();
+        fill_batch(config, pieces, part, len, &mut batch);
+        let loss = net.loss(&batch, device, true)?;
+        let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let steps: usize = part.iter().map(|c| c.len as usize).sum();
+        Ok(vec![Share {
+            loss: value,
+            grads: loss.backward()?,
+            weight: steps as f64 / real.max(1) as f64,
+        }])
+    })
 }
 
 /// Trains until done or `stop` is set, leaving a checkpoint either way.
@@ -395,7 +430,7 @@ pub fn train(
     let mut last_checkpoint = Instant::now();
     let mut last_log = Instant::now();
     let (mut log_sum, mut log_count) = (0f64, 0usize);
-    let mut batch = Batch::default();
+    let workers = Workers::new(opts.workers)?;
     while state.epoch < opts.epochs {
         let epoch = state.epoch;
         let order = epoch_order(&data.train, &state, epoch);
@@ -405,15 +440,16 @@ pub fn train(
         while state.batch < batches {
             let b = state.batch;
             let which = &order[b * batch_size..((b + 1) * batch_size).min(order.len())];
-            let len = which.iter().map(|c| c.len as usize).max().unwrap_or(1);
-            fill_batch(&config, &data.train, which, len, &mut batch);
             let real: usize = which.iter().map(|c| c.len as usize).sum();
-            let loss = (|| -> candle_core::Result<f64> {
-                let loss = net.loss(&batch, device, true)?;
-                let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-                opt.update(&loss)?;
-                Ok(value)
-            })()
+            let loss = chunks_step(
+                &workers,
+                &net,
+                &mut opt,
+                &config,
+                &data.train,
+                which,
+                device,
+            )
             .map_err(|e| format!("training step failed: {e}"))?;
             if !loss.is_finite() {
                 return Err(format!(
@@ -554,4 +590,95 @@ pub fn write_csv(path: &Path, rows: &[EpochRow]) -> Result<(), String> {
     }
     crate::fs_safe::write_atomically(path, text.as_bytes())
         .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
+        let mut out: Vec<_> = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Data-parallel steps compute what one whole-batch step does: on chunks of a real piece
+    /// (of unequal lengths, so the shares weigh differently), one worker and two workers give
+    /// the same losses and, after three AdamW steps, the same weights, to rounding (dropout
+    /// off, so all see the same network).
+    #[test]
+    fn two_workers_train_as_one_does() {
+        let dev = Device::Cpu;
+        let config = Config {
+            input: 8,
+            hidden: 10,
+            decoder: 6,
+            prev_span: 3,
+            below_span: 2,
+            dropout: 0.0,
+            ..Config::default()
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/piano/bach_prelude_bwv_846.mid");
+        let grid = Grid {
+            steps_per_beat: config.steps_per_beat as u32,
+            onsets: true,
+        };
+        let pieces = read_files(&[path], grid, |_| {});
+        assert_eq!(pieces.len(), 1, "the fixture reads");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let chunks = epoch_chunks(&pieces, 40, 2, &mut rng);
+        // Four full chunks and the piece's last, shorter one.
+        let mut which: Vec<Chunk> = chunks[1..5].to_vec();
+        which.push(chunks.last().unwrap().clone());
+        let lens: Vec<u32> = which.iter().map(|c| c.len).collect();
+        assert!(
+            lens.iter().any(|&l| l != lens[0]),
+            "unequal chunks: {lens:?}"
+        );
+
+        let first = VarMap::new();
+        let _ = StepNetwork::new(&config, VarBuilder::from_varmap(&first, DType::F32, &dev));
+        let weights = named_tensors(&first);
+        let run = |workers: usize| {
+            let mut varmap = VarMap::new();
+            let net = StepNetwork::new(&config, VarBuilder::from_varmap(&varmap, DType::F32, &dev))
+                .unwrap();
+            for (name, t) in &weights {
+                varmap.set_one(name, t).unwrap();
+            }
+            let mut opt = AdamW::new(&varmap, 1e-2, 0.01, 5.0).unwrap();
+            let pool = Workers::new(workers).unwrap();
+            let losses: Vec<f64> = (0..3)
+                .map(|_| {
+                    chunks_step(&pool, &net, &mut opt, &config, &pieces, &which, &dev).unwrap()
+                })
+                .collect();
+            (losses, named_tensors(&varmap))
+        };
+        let (one, w1) = run(1);
+        let (two, w2) = run(2);
+        // The loss sums 88 keys' NLL per step (≈ 80 nats here): agreement relative to f32's.
+        for (a, b) in one.iter().zip(&two) {
+            assert!((a - b).abs() < 1e-6 * a.abs(), "losses {one:?} vs {two:?}");
+        }
+        for ((name, a), (_, b)) in w1.iter().zip(&w2) {
+            let diff = (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff < 1e-4, "{name}: {diff}");
+        }
+        assert!(one[2] < one[0], "it did not learn: {one:?}");
+    }
 }
