@@ -152,6 +152,7 @@ def table(results: Path):
         k0 = keras[batch][0]
         label = f"Keras {k0['keras']} fit, batch {batch}, {k0['threads']} threads"
         lines.append(f"  {label:{W}} {mn:>8} {md:>8}  {'1.00':>26}")
+    lines += ceiling(results, fast, ort, ours, keras)
     loads = [o.get("load_average", [float("nan")])[0] for o in ort]
     if loads:
         lines.append("")
@@ -160,6 +161,75 @@ def table(results: Path):
     text = "\n".join(lines)
     print(text)
     return text
+
+
+ROOF = "roofline"
+
+
+def _rate(rounds, which):
+    """Median over rounds of the throughput per second (flop/s or bytes/s) of the roofline
+    benchmark whose function id satisfies `which`."""
+    xs = []
+    for r in rounds:
+        for b in r:
+            if b["group_id"] == ROOF and which(b["function_id"]):
+                (n,) = b["throughput"].values()
+                xs.append(n / (b["median_ns"] / 1e9))
+    return statistics.median(xs) if xs else None
+
+
+def ceiling(results: Path, fast, ort, ours, keras):
+    """What this machine allows at most (benches/roofline.rs) for the network's arithmetic
+    (`continuo info --json`: seed::Arithmetic), and how close each contender comes."""
+    roof = _load(results, "round*-roofline.json")
+    arith = results / "arithmetic.json"
+    if not roof or not arith.exists():
+        return []
+    a = json.loads(arith.read_text())
+    m = a["multiply_adds"]
+    fast_token = a["multiply_adds_fast_token"]
+    peak1 = _rate(roof, lambda f: f == "fp32 FMA peak, one core")
+    peak_all = _rate(roof, lambda f: f.startswith("fp32 FMA peak") and f.endswith("cores at once"))
+    l2 = _rate(roof, lambda f: f.startswith("read 192 KiB"))
+    if not (peak1 and peak_all and l2):
+        return []
+    G = 1e9
+    out = ["", "Ceiling of this machine (benches/roofline.rs, medians over rounds; `continuo info --json` counts)",
+           f"  fp32 FMA peak: {peak1 / G:.1f} GFLOP/s on one core, {peak_all / G:.1f} on all cores at once; "
+           f"a GRU direction's recurrent weights read from L2 at {l2 / G:.1f} GB/s",
+           f"  inference: {fast_token / 1e6:.1f} M multiply-adds per token in Continuo's fast path "
+           f"({m['forward'] / 1e6:.1f} M as ORT computes it), {m['recurrent'] / 1e6:.1f} M of them "
+           f"in {m['recurrent_bytes'] / 1e6:.1f} MB of sequential recurrent reads"]
+    rec_ms = m["recurrent_bytes"] / l2 * 1e3
+    rest_ms = 2 * (fast_token - m["recurrent"]) / peak1 * 1e3
+    floor = rec_ms + rest_ms
+    ort1 = [x["ms_per_token_median"] for o in ort for x in o["results"] if (x["batch"], x["threads"]) == (1, 1)]
+    line = (f"    floor, one thread: recurrent reads at the L2 rate {rec_ms:.3f} ms + the other products "
+            f"at the one-core peak {rest_ms:.3f} ms = {floor:.3f} ms per token")
+    if ort1:
+        line += f"; ORT median / floor = {statistics.median(ort1) / floor:.2f}× (the most any fp32 path could be ahead)"
+    out.append(line)
+    if fast:
+        f = statistics.median(fast)
+        out.append(f"    Continuo fast path: {2 * fast_token / (f / 1e3) / G:.1f} GFLOP/s "
+                   f"({100 * 2 * fast_token / (f / 1e3) / peak1:.0f}% of one core's peak), {f / floor:.2f}× the floor")
+    if ort1:
+        o = statistics.median(ort1)
+        out.append(f"    ONNX Runtime, batch 1, 1 thread: {2 * m['forward'] / (o / 1e3) / G:.1f} GFLOP/s "
+                   f"({100 * 2 * m['forward'] / (o / 1e3) / peak1:.0f}%)")
+    best = peak_all / (2 * m["training"])
+    out.append(f"  training: {m['training'] / 1e6:.1f} M multiply-adds per window (forward + both backward "
+               f"products): at the all-core peak at most {best:.0f} windows/s")
+    for (batch, n), xs in sorted(ours.items()):
+        w = statistics.median(xs)
+        out.append(f"    Continuo, batch {batch}, {n} workers: {2 * m['training'] * w / G:.1f} GFLOP/s "
+                   f"({100 * 2 * m['training'] * w / peak_all:.0f}% of the peak)")
+    for batch in sorted(keras):
+        w = statistics.median([k["windows_per_second_median"] for k in keras[batch]])
+        out.append(f"    Keras, batch {batch}: {2 * m['training'] * w / G:.1f} GFLOP/s "
+                   f"({100 * 2 * m['training'] * w / peak_all:.0f}%); 2× Keras would be "
+                   f"{100 * 4 * m['training'] * w / peak_all:.0f}% of the peak")
+    return out
 
 
 def main():

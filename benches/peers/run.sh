@@ -3,9 +3,10 @@
 #   1. the venv (setup.sh);
 #   2. the ONNX export of models/piano-seed and models/chorale-seed (seed_onnx.py);
 #   3. the check that the exports compute what Continuo computes (check_greedy.py);
-#   4. PEERS_ROUNDS interleaved rounds of: our generate bench, ONNX Runtime, our train bench,
-#      Keras fit at batch 500 and 128;
-#   5. the table of ratios (report.py), with the date and the CPU.
+#   4. PEERS_ROUNDS interleaved rounds of: our generate bench, the roofline bench (the machine's
+#      FMA peak and L2 read rate), ONNX Runtime, our train bench, Keras fit at batch 500 and 128;
+#   5. the table of ratios (report.py), with the date and the CPU, and the ceiling: how far
+#      any fp32 implementation could go on this machine, and how close each contender comes.
 # Takes several minutes (each round ~3-4 min on 2 cores, plus the first `cargo bench` build).
 # It is not part of the test suite. Run it on an otherwise idle machine.
 #
@@ -66,6 +67,8 @@ for m in piano-seed chorale-seed; do
         --cli "$CONTINUO_BIN" --json "$out/check-$m.json" 2>&1 | tee -a "$log" || checks_ok=0
 done
 [ "$checks_ok" = 1 ] || say "WARNING: a check failed; the timings below may not compare the same network"
+# The network's arithmetic (multiply-adds per token and per trained window), for the ceiling.
+"$CONTINUO_BIN" info --model "$repo/models/piano-seed.safetensors" --json >"$out/arithmetic.json" 2>>"$log"
 
 criterion_args=(${PEERS_CRITERION_ARGS:-})
 for r in $(seq 1 "$rounds"); do
@@ -74,6 +77,13 @@ for r in $(seq 1 "$rounds"); do
         since=$(date +%s)
         (cd "$repo" && cargo bench --bench generate -- 'reference sizes' "${criterion_args[@]}") >>"$log" 2>&1
         "$py" "$here/report.py" snapshot "$target/criterion" "$out/round$r-generate.json" --since "$since" | tee -a "$log"
+    fi
+
+    if [ "$skip_cargo" != 1 ]; then
+        say "round $r/$rounds: cargo bench --bench roofline (what the machine can do at most)"
+        since=$(date +%s)
+        (cd "$repo" && cargo bench --bench roofline) >>"$log" 2>&1
+        "$py" "$here/report.py" snapshot "$target/criterion" "$out/round$r-roofline.json" --since "$since" | tee -a "$log"
     fi
 
     say "round $r/$rounds: ONNX Runtime"

@@ -19,6 +19,7 @@ pub fn run(args: Args) -> Result<(), String> {
         crate::model::AnyModel::Step(m) => return run_step(&args, &m),
     };
     let grid = model.grid();
+    let arithmetic = crate::model::seed::Arithmetic::of(model.config());
     if args.json {
         let value = serde_json::json!({
             "name": model.name(),
@@ -29,6 +30,8 @@ pub fn run(args: Args) -> Result<(), String> {
             "grid": grid,
             "config": model.config(),
             "summary": model.summary(),
+            "multiply_adds": arithmetic,
+            "multiply_adds_fast_token": arithmetic.fast_token(),
         });
         println!(
             "{}",
@@ -52,6 +55,13 @@ pub fn run(args: Args) -> Result<(), String> {
     );
     println!("grid:         {} steps per beat", grid.steps_per_beat);
     println!("context:      {} steps", model.config().window);
+    println!(
+        "arithmetic:   {:.1} M multiply-adds per generated token ({:.1} M in candle's forward \
+         pass), {:.1} M per trained window",
+        arithmetic.fast_token() as f64 / 1e6,
+        arithmetic.forward as f64 / 1e6,
+        arithmetic.training as f64 / 1e6
+    );
     println!("training:     {}", model.summary());
     let s = model.summary();
     if !s.command.is_empty() {

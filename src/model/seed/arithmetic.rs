@@ -10,7 +10,7 @@
 use super::Config;
 
 /// Multiply-adds of the network's products (one multiply-add is 2 floating-point operations).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Arithmetic {
     /// One forward pass over a window, as candle's network and ONNX Runtime compute it.
     pub forward: u64,
