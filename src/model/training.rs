@@ -276,13 +276,21 @@ impl AdamW {
 /// With glibc's defaults, blocks that large are mapped and unmapped one by one and the heap top
 /// is trimmed, so every step page-faults and zeroes its memory afresh (~12% of the time in a
 /// profile of a training run). Raising the mmap threshold to its maximum (32 MB) and the trim
-/// threshold far above a step's working set makes them reuse the heap. A no-op elsewhere.
+/// threshold far above a step's working set makes them reuse the heap.
+///
+/// And one arena for every thread: each data-parallel worker thread would get an arena of its
+/// own, whose heaps glibc shrinks and unmaps as they empty, so the workers page-faulted through
+/// their activations every step anyway (1.27 M page faults in 15 s of 2-worker training, 8 % of
+/// a step in `perf`; with one arena 92 K, and batch 128 ran ≈ 12 % faster at the median of 3
+/// alternating runs). A step allocates a few thousand blocks, so sharing the arena's lock costs
+/// little. Call it before the worker threads start. A no-op off glibc.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // Safety: mallopt only changes the allocator's tuning parameters.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
