@@ -11,6 +11,18 @@ use continuo::model::workers::Workers;
 use continuo::model::{Config, Network};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+/// `batch` windows of deterministic pseudo-random ids and their targets (a real corpus is not
+/// needed to time the arithmetic).
+fn batch_of(config: &Config, batch: usize) -> (Vec<u32>, Vec<u32>) {
+    let ids = (0..batch * config.window)
+        .map(|i| ((i as u64 * 2_654_435_761) % config.vocab_size as u64) as u32)
+        .collect();
+    let targets = (0..batch)
+        .map(|i| (i * 31 % config.vocab_size) as u32)
+        .collect();
+    (ids, targets)
+}
+
 fn bench(c: &mut Criterion) {
     // As `continuo train` does.
     continuo::model::device::serial_elementwise();
@@ -21,13 +33,7 @@ fn bench(c: &mut Criterion) {
     let net = Network::new(&config, VarBuilder::from_varmap(&varmap, DType::F32, &dev)).unwrap();
     let mut opt = AdamW::new(&varmap, 1e-3, 0.01, 5.0).unwrap();
     let batch = 128;
-    // Deterministic pseudo-random ids (a real corpus is not needed to time the arithmetic).
-    let ids: Vec<u32> = (0..batch * config.window)
-        .map(|i| ((i as u64 * 2_654_435_761) % config.vocab_size as u64) as u32)
-        .collect();
-    let targets: Vec<u32> = (0..batch)
-        .map(|i| (i * 31 % config.vocab_size) as u32)
-        .collect();
+    let (ids, targets) = batch_of(&config, batch);
     let ids = Tensor::from_slice(&ids, (batch, config.window), &dev).unwrap();
     let targets = Tensor::from_slice(&targets, batch, &dev).unwrap();
     let mut group = c.benchmark_group("train");
@@ -51,12 +57,7 @@ fn bench(c: &mut Criterion) {
     let workers = Workers::new(cores).unwrap();
     std::env::set_var("RAYON_NUM_THREADS", "1");
     for batch in [128usize, 500] {
-        let ids: Vec<u32> = (0..batch * config.window)
-            .map(|i| ((i as u64 * 2_654_435_761) % config.vocab_size as u64) as u32)
-            .collect();
-        let targets: Vec<u32> = (0..batch)
-            .map(|i| (i * 31 % config.vocab_size) as u32)
-            .collect();
+        let (ids, targets) = batch_of(&config, batch);
         let mut group = c.benchmark_group("train");
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_function(

@@ -270,6 +270,38 @@ impl AdamW {
     }
 }
 
+/// The var map's variables by name, sorted (for a model file, and for comparing two runs).
+pub fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
+    let mut out: Vec<(String, Tensor)> = varmap
+        .data()
+        .lock()
+        .expect("varmap lock")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Test support: asserts two runs' weights (from [`named_tensors`]) agree within `tolerance`,
+/// variable by variable.
+#[cfg(test)]
+pub(crate) fn assert_same_weights(a: &[(String, Tensor)], b: &[(String, Tensor)], tolerance: f32) {
+    assert_eq!(a.len(), b.len(), "variable counts");
+    for ((name, x), (other, y)) in a.iter().zip(b) {
+        assert_eq!(name, other);
+        let diff = (x - y)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < tolerance, "{name}: {diff}");
+    }
+}
+
 /// Makes the allocator keep freed memory for reuse instead of handing it back to the system.
 ///
 /// Why: a training step allocates and frees hundreds of megabytes in tensors of up to ~20 MB.

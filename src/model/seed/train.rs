@@ -18,7 +18,9 @@ use rand::SeedableRng;
 use super::data::{self, Encoder, Examples};
 use super::{Config, Network};
 use crate::model::file::{self, ModelMeta, PitchFallback, TrainingSummary};
-use crate::model::training::{checkpoint_path, keep_freed_memory, plot, sidecar, AdamW, EpochRow};
+use crate::model::training::{
+    checkpoint_path, keep_freed_memory, named_tensors, plot, sidecar, AdamW, EpochRow,
+};
 use crate::model::workers::{Share, Workers};
 use crate::roll::{split_pieces, transpositions, Chord, Grid, Vocab, VocabOptions, UNK_ID};
 
@@ -297,18 +299,6 @@ pub fn prepare(
         train,
         val,
     })
-}
-
-fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
-    let mut out: Vec<(String, Tensor)> = varmap
-        .data()
-        .lock()
-        .expect("varmap lock")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 /// Loss, top-1 and top-5 accuracy of the network on examples (no dropout).
@@ -856,17 +846,7 @@ mod tests {
             for (a, b) in la.iter().zip(lb) {
                 assert!((a - b).abs() < 1e-5, "losses {la:?} vs {lb:?}");
             }
-            for ((name, a), (_, b)) in wa.iter().zip(wb) {
-                let diff = (a - b)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap();
-                assert!(diff < 1e-4, "{name}: {diff}");
-            }
+            crate::model::training::assert_same_weights(wa, wb, 1e-4);
         };
         agree((&whole, &w0), (&one, &w1));
         agree((&one, &w1), (&two, &w2));

@@ -20,7 +20,7 @@ use super::data::{epoch_chunks, fill_batch, read_files, Chunk, StepPiece};
 use super::network::{Batch, StepNetwork};
 use super::{Config, StepMeta, StepModel};
 use crate::model::file::{self, TrainingSummary};
-use crate::model::training::{checkpoint_path, plot, sidecar, AdamW, EpochRow};
+use crate::model::training::{checkpoint_path, named_tensors, plot, sidecar, AdamW, EpochRow};
 use crate::model::workers::{Share, Workers};
 use crate::roll::{split_pieces, Grid};
 
@@ -142,18 +142,6 @@ pub fn split(paths: &[PathBuf], grid: Grid, val_fraction: f64, seed: u64) -> Res
         train: train_idx.iter().map(|&i| pieces[i].clone()).collect(),
         val: val_idx.iter().map(|&i| pieces[i].clone()).collect(),
     })
-}
-
-fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
-    let mut out: Vec<(String, Tensor)> = varmap
-        .data()
-        .lock()
-        .expect("varmap lock")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 /// The chunks of epoch `epoch`, in training order.
@@ -596,18 +584,6 @@ pub fn write_csv(path: &Path, rows: &[EpochRow]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn named_tensors(varmap: &VarMap) -> Vec<(String, Tensor)> {
-        let mut out: Vec<_> = varmap
-            .data()
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
-
     /// Data-parallel steps compute what one whole-batch step does: on chunks of a real piece
     /// (of unequal lengths, so the shares weigh differently), one worker and two workers give
     /// the same losses and, after three AdamW steps, the same weights, to rounding (dropout
@@ -668,17 +644,7 @@ mod tests {
         for (a, b) in one.iter().zip(&two) {
             assert!((a - b).abs() < 1e-6 * a.abs(), "losses {one:?} vs {two:?}");
         }
-        for ((name, a), (_, b)) in w1.iter().zip(&w2) {
-            let diff = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            assert!(diff < 1e-4, "{name}: {diff}");
-        }
+        crate::model::training::assert_same_weights(&w1, &w2, 1e-4);
         assert!(one[2] < one[0], "it did not learn: {one:?}");
     }
 }
