@@ -45,6 +45,7 @@ fn write_step_model(path: &Path) {
         config,
         grid: Grid::default(),
         summary: TrainingSummary::default(),
+        benchmark: None,
     };
     std::fs::write(path, step::encode(&meta, &named, &HashMap::new()).unwrap()).unwrap();
 }

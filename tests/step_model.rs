@@ -60,6 +60,7 @@ fn random_model(config: &Config) -> (StepNetwork, HashMap<String, Tensor>, StepM
         config: config.clone(),
         grid: Grid::default(),
         summary: TrainingSummary::default(),
+        benchmark: None,
     };
     let model = StepModel::from_parts(meta, tensors.clone(), "test").unwrap();
     (net, tensors, model)
@@ -230,6 +231,7 @@ fn file_names_its_kind() {
         config,
         grid: Grid::default(),
         summary: TrainingSummary::default(),
+        benchmark: None,
     };
     let mut named: Vec<(String, Tensor)> = tensors.into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));

@@ -16,8 +16,15 @@ pub struct Args {
     #[arg(long)]
     model: Option<PathBuf>,
     /// MIDI files or folders to evaluate on.
-    #[arg(long, num_args = 1.., required_unless_present = "held_out")]
+    #[arg(long, num_args = 1.., required_unless_present_any = ["held_out", "benchmark"])]
     data: Vec<PathBuf>,
+    /// A set of the polyphonic-music benchmark (its JSON) to score a binary step model on: the
+    /// NLL per frame of `--split`, beside the per-key Markov chain fitted on its `train` split.
+    #[arg(long, conflicts_with_all = ["data", "held_out", "baseline_data"])]
+    benchmark: Option<PathBuf>,
+    /// With --benchmark: the split to score (train, valid or test).
+    #[arg(long, default_value = "test", value_parser = ["train", "valid", "test"])]
+    split: String,
     /// Evaluate on exactly the pieces the model held out in training (listed in its summary).
     #[arg(long)]
     held_out: bool,
@@ -62,6 +69,9 @@ pub fn run(args: Args) -> Result<(), String> {
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     let model = AnyModel::open(&reference, &device).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.benchmark {
+        return run_benchmark(&args, &model, path);
+    }
     let files = super::common::measured_files(
         &model,
         &args.data,
@@ -102,6 +112,44 @@ pub fn run(args: Args) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn run_benchmark(args: &Args, model: &AnyModel, path: &std::path::Path) -> Result<(), String> {
+    use crate::model::step::benchmark::{self, BenchmarkSet};
+    let AnyModel::Step(model) = model else {
+        return Err(
+            "--benchmark scores a binary step model; this is a seed model (chord tokens)".into(),
+        );
+    };
+    let set = BenchmarkSet::read(path)?;
+    let frames: usize = set.split(&args.split)?.iter().map(|p| p.steps.len()).sum();
+    let bar = super::progress_bar(frames as u64, "evaluating");
+    let report = benchmark::evaluate(model, &set, &args.split, |n| bar.inc(n as u64))?;
+    bar.finish_and_clear();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    println!(
+        "{} on {} ({} split: {} pieces, {} frames, first frames included)",
+        report.model, report.set, report.split, report.pieces, report.frames
+    );
+    println!(
+        "  model:                     {:.4} nats per frame ({:.1}% of frames exactly greedy)",
+        report.nll_per_frame,
+        100.0 * report.greedy_exact
+    );
+    println!(
+        "  per-key Markov (add-{}):   {:.4} nats per frame (fitted on train: {} pieces, {} frames)",
+        report.markov.k,
+        report.markov.nll_per_step,
+        report.markov.fit_pieces,
+        report.markov.fit_steps
+    );
+    Ok(())
 }
 
 fn run_seed(

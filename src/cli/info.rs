@@ -82,6 +82,7 @@ fn run_step(args: &Args, model: &crate::model::step::StepModel) -> Result<(), St
             "grid": grid,
             "config": model.config(),
             "summary": s,
+            "benchmark": model.meta().benchmark,
         });
         println!(
             "{}",
@@ -90,13 +91,26 @@ fn run_step(args: &Args, model: &crate::model::step::StepModel) -> Result<(), St
         return Ok(());
     }
     println!("model:        {}", model.name());
-    println!("kind:         step (the 88 keys, off / held / struck, any chord)");
+    if model.config().binary {
+        println!("kind:         step, binary (the 88 keys on / off per frame)");
+    } else {
+        println!("kind:         step (the 88 keys, off / held / struck, any chord)");
+    }
+    if let Some(set) = &model.meta().benchmark {
+        println!(
+            "benchmark:    {set} (Boulanger-Lewandowski et al. 2012): trained on its train split, epoch chosen on valid; one step per frame, no meter"
+        );
+    }
     println!("architecture: {}", model.architecture());
     println!("parameters:   {}", model.parameter_count());
-    println!(
-        "grid:         {} steps per beat, struck marks",
-        grid.steps_per_beat
-    );
+    if model.config().binary {
+        println!("grid:         one step per frame (on / off keys, no meter)");
+    } else {
+        println!(
+            "grid:         {} steps per beat, struck marks",
+            grid.steps_per_beat
+        );
+    }
     println!("context:      everything heard since the start (running state)");
     if s.data.is_empty() && s.epochs == 0.0 {
         println!("training:     untrained or without a training summary");

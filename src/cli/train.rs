@@ -16,8 +16,14 @@ pub struct Args {
     #[arg(long, default_value = "seed", value_parser = ["seed", "step"])]
     kind: String,
     /// MIDI files or folders to learn from (searched recursively).
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, required_unless_present = "benchmark", num_args = 1..)]
     data: Vec<PathBuf>,
+    /// Step: a set of the polyphonic-music benchmark (Boulanger-Lewandowski et al. 2012) as its
+    /// JSON, e.g. ../shared/benchmarks/boulanger2012/Piano-midi.de.json, instead of --data:
+    /// trains a binary model (keys on/off, one step per frame, no meter) on its `train` split and
+    /// keeps the epoch best on `valid` [transpose default 0].
+    #[arg(long, conflicts_with = "data")]
+    benchmark: Option<PathBuf>,
     /// The model file to write (the best epoch); the checkpoint, CSV log and loss plot go beside it.
     #[arg(short, long)]
     output: PathBuf,
@@ -135,6 +141,9 @@ pub fn run(args: Args) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("{}: cannot create folder: {e}", dir.display()))?;
     }
+    if args.benchmark.is_some() && args.kind != "step" {
+        return Err("--benchmark trains a binary step model: add --kind step".into());
+    }
     if args.kind == "step" {
         return run_step(args, workers, &device, &stop);
     }
@@ -196,31 +205,37 @@ fn run_step(
     if args.no_onsets {
         return Err("the step model needs struck marks: drop --no-onsets".into());
     }
+    let binary = args.benchmark.is_some();
+    // A benchmark frame is one step with no metrical position.
+    let steps_per_beat = if binary { 1 } else { args.steps_per_beat };
     let defaults = step::Config::default();
     let config = step::Config {
-        steps_per_beat: args.steps_per_beat as usize,
+        steps_per_beat: steps_per_beat as usize,
         input: args.input,
         hidden: args.hidden.unwrap_or(defaults.hidden),
         decoder: args.decoder,
         prev_span: args.prev_span,
         below_span: args.below_span,
         dropout: args.dropout.unwrap_or(defaults.dropout),
+        binary,
     };
     let d = StepTrainOptions::default();
+    let transpose_default = if binary { 0 } else { d.transpose };
     let opts = StepTrainOptions {
         data: args.data,
+        benchmark: args.benchmark,
         output: args.output,
         epochs: args.epochs,
         batch: args.batch.unwrap_or(d.batch),
         chunk_len: args.chunk.unwrap_or(d.chunk_len),
         lr: args.lr,
-        transpose: args.transpose.unwrap_or(d.transpose),
+        transpose: args.transpose.unwrap_or(transpose_default),
         val_fraction: args.val_fraction,
         max_val_steps: args.max_val_steps,
         seed: args.seed,
         resume: args.resume,
         grid: Grid {
-            steps_per_beat: args.steps_per_beat,
+            steps_per_beat,
             onsets: true,
         },
         config,

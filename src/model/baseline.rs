@@ -11,6 +11,9 @@ use super::step::{Keys, HELD, KEYS, OFF, STATES};
 pub struct KeyMarkov {
     counts: Vec<[[f64; STATES]; STATES]>,
     pub k: f64,
+    /// On/off keys (the benchmark's frames): "held" never happens, each key's chain has two
+    /// states, on given on or off one step before.
+    pub binary: bool,
     /// Steps and pieces fitted on.
     pub fit_steps: usize,
     pub fit_pieces: usize,
@@ -34,14 +37,35 @@ impl KeyMarkov {
         Self {
             counts,
             k,
+            binary: false,
             fit_steps: steps,
             fit_pieces: n,
+        }
+    }
+
+    /// The two-state chain of on/off keys (every sounding key marked struck, as
+    /// [`super::step::data::binary_keys`] does), add-`k`.
+    pub fn fit_binary<'a>(pieces: impl IntoIterator<Item = &'a [Keys]>, k: f64) -> Self {
+        let binary: Vec<Vec<Keys>> = pieces
+            .into_iter()
+            .map(|p| p.iter().map(super::step::data::binary_keys).collect())
+            .collect();
+        Self {
+            binary: true,
+            ..Self::fit(binary.iter().map(|p| p.as_slice()), k)
         }
     }
 
     /// `ln P(state | previous state)` of one key (−∞ for "held" after "off").
     pub fn key_log_prob(&self, key: usize, prev: u8, state: u8) -> f64 {
         let (p, s) = (prev as usize, state as usize);
+        if self.binary {
+            // On is "struck" whatever came before.
+            let on = |x: usize| if x == OFF as usize { 0 } else { 2 };
+            let row = &self.counts[key][on(p)];
+            let total = row[OFF as usize] + row[2];
+            return ((row[on(s)] + self.k) / (total + 2.0 * self.k)).ln();
+        }
         let row = &self.counts[key][p];
         if p == OFF as usize {
             if s == HELD as usize {

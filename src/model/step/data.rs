@@ -47,6 +47,11 @@ pub fn canonical(step: &Keys, prev: &Keys) -> Keys {
     out
 }
 
+/// A step with every sounding key marked struck: the binary model's on/off frame.
+pub fn binary_keys(step: &Keys) -> Keys {
+    std::array::from_fn(|k| if step[k] == OFF { OFF } else { STRUCK })
+}
+
 /// Every step of a roll as keys, each canonical after the one before (silence before step 0).
 pub fn roll_keys(steps: &[Chord]) -> Vec<Keys> {
     let mut prev = [OFF; KEYS];
@@ -310,10 +315,15 @@ pub fn fill_batch(
         let shift = chunk.shift as i32;
         let step_at = |t: usize| -> Keys {
             let keys = &piece.steps[t];
-            if shift == 0 {
+            let keys = if shift == 0 {
                 *keys
             } else {
                 transpose_keys(keys, shift)
+            };
+            if config.binary {
+                binary_keys(&keys)
+            } else {
+                keys
             }
         };
         let start = chunk.start as usize;
@@ -346,7 +356,7 @@ pub fn fill_batch(
             batch.cur.push(cur);
             for k in 0..KEYS {
                 batch.targets.push(cur[k] as u32);
-                if prev[k] == OFF {
+                if !config.held_ok(prev[k]) {
                     batch.mask[(row * KEYS + k) * STATES + HELD as usize] = MASKED;
                 }
             }

@@ -206,7 +206,7 @@ impl Runner {
                     logits[2] += p * row[2];
                 }
             }
-            let held_ok = prev[k] != OFF;
+            let held_ok = self.config.held_ok(prev[k]);
             let st = match choose(k, &logits, held_ok) {
                 HELD if !held_ok => STRUCK,
                 s if s as usize >= STATES => OFF,

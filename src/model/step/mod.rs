@@ -11,6 +11,7 @@
 //! - [`train`], [`eval`]: training (checkpoints, resume) and evaluation with the per-key Markov
 //!   baseline.
 
+pub mod benchmark;
 pub mod data;
 pub mod eval;
 pub mod fast;
@@ -59,6 +60,10 @@ pub struct Config {
     pub below_span: usize,
     /// Dropout on the running state before the decoder (training only).
     pub dropout: f32,
+    /// Binary keys: each key on or off, never "held" (the benchmark's piano rolls cannot tell a
+    /// held key from a re-struck one). Every sounding key is then marked struck, so the network
+    /// is unchanged and its probabilities are exact over the 2^88 on/off frames.
+    pub binary: bool,
 }
 
 impl Default for Config {
@@ -71,6 +76,7 @@ impl Default for Config {
             prev_span: 12,
             below_span: 12,
             dropout: 0.1,
+            binary: false,
         }
     }
 }
@@ -80,6 +86,20 @@ impl Config {
     /// of `below_span` keys below it in this step.
     pub fn features(&self) -> usize {
         2 * (2 * self.prev_span + 1) + 2 * self.below_span
+    }
+
+    /// Whether "held" can follow the state `prev` of a key (never in a binary model).
+    pub fn held_ok(&self, prev: u8) -> bool {
+        !self.binary && prev != OFF
+    }
+
+    /// `step` as the model hears it after `prev`: a key held but silent the step before is
+    /// struck, and in a binary model every sounding key is.
+    pub fn canonical(&self, step: &Keys, prev: &Keys) -> Keys {
+        if self.binary {
+            return data::binary_keys(step);
+        }
+        data::canonical(step, prev)
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -118,6 +138,8 @@ pub struct StepMeta {
     pub config: Config,
     pub grid: Grid,
     pub summary: TrainingSummary,
+    /// The benchmark set a binary model was trained on (e.g. `Piano-midi.de`), if any.
+    pub benchmark: Option<String>,
 }
 
 /// A decoded step model file.
@@ -152,6 +174,9 @@ pub fn encode(
     metadata.insert("config".into(), json(&meta.config)?);
     metadata.insert("grid".into(), json(&meta.grid)?);
     metadata.insert("summary".into(), json(&meta.summary)?);
+    if let Some(set) = &meta.benchmark {
+        metadata.insert("benchmark".into(), set.clone());
+    }
     file::encode_raw(file::KIND_STEP, metadata, tensors)
 }
 
@@ -190,9 +215,10 @@ pub fn decode(bytes: &[u8], name: &str, device: &Device) -> Result<LoadedStep, M
         "cannot lay out the network of this config",
     ))?;
     let tensors = file::load_tensors(&st, expected, name, device)?;
+    let benchmark = metadata.get("benchmark").cloned();
     for key in file::RESERVED_KEYS
         .iter()
-        .chain(&["config", "grid", "summary"])
+        .chain(&["config", "grid", "summary", "benchmark"])
     {
         metadata.remove(*key);
     }
@@ -201,6 +227,7 @@ pub fn decode(bytes: &[u8], name: &str, device: &Device) -> Result<LoadedStep, M
             config,
             grid,
             summary,
+            benchmark,
         },
         tensors,
         extra: metadata,
@@ -346,8 +373,13 @@ impl StepModel {
 
     pub fn architecture(&self) -> String {
         let c = &self.meta.config;
+        let states = if c.binary {
+            "off/on per key (binary)"
+        } else {
+            "off/held/struck per key"
+        };
         format!(
-            "causal step model over the 88 keys: step (held/struck key embeddings + meter) → Embedding({i}) → GRU({h}) over time → NADE decoder over the keys low→high (width {d}; local features: ±{p} keys the step before, {b} keys below) → off/held/struck per key",
+            "causal step model over the 88 keys: step (held/struck key embeddings + meter) → Embedding({i}) → GRU({h}) over time → NADE decoder over the keys low→high (width {d}; local features: ±{p} keys the step before, {b} keys below) → {states}",
             i = c.input,
             h = c.hidden,
             d = c.decoder,
@@ -403,7 +435,7 @@ impl StepModel {
     /// [`StepModel::observe`], also saying whether every key of the step was the most likely
     /// state given the keys below it (what greedy decoding would have played).
     pub fn observe_scored(&self, state: &mut StepState, step: &Keys, pos: Position) -> (f64, bool) {
-        let step = data::canonical(step, &state.last);
+        let step = self.meta.config.canonical(step, &state.last);
         let mut lp = 0f64;
         let mut greedy = true;
         self.runner
@@ -426,7 +458,7 @@ impl StepModel {
 
     /// [`StepModel::observe`], returning each key's log-probability (given the keys below it).
     pub fn observe_terms(&self, state: &mut StepState, step: &Keys, pos: Position) -> Vec<f64> {
-        let step = data::canonical(step, &state.last);
+        let step = self.meta.config.canonical(step, &state.last);
         let mut terms = Vec::with_capacity(KEYS);
         self.runner
             .advance(&mut state.h, &state.last, pos, &mut state.scratch);
@@ -444,7 +476,7 @@ impl StepModel {
     /// [`StepModel::observe`], without the within-step decoding (a third of the cost), for
     /// re-hearing steps whose input changed (Continuous mode hears the player after the fact).
     pub fn hear(&self, state: &mut StepState, step: &Keys, pos: Position) {
-        let step = data::canonical(step, &state.last);
+        let step = self.meta.config.canonical(step, &state.last);
         self.runner
             .advance(&mut state.h, &state.last, pos, &mut state.scratch);
         state.last = step;

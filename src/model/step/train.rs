@@ -28,6 +28,9 @@ use crate::roll::{split_pieces, Grid};
 #[derive(Debug, Clone)]
 pub struct StepTrainOptions {
     pub data: Vec<PathBuf>,
+    /// A benchmark set's JSON ([`super::benchmark`]) instead of `data`: trains on its `train`
+    /// split and chooses the epoch on `valid` (the model must be binary).
+    pub benchmark: Option<PathBuf>,
     pub output: PathBuf,
     pub epochs: usize,
     /// Chunks per optimizer step.
@@ -60,6 +63,7 @@ impl Default for StepTrainOptions {
     fn default() -> Self {
         Self {
             data: Vec::new(),
+            benchmark: None,
             output: PathBuf::from("model.safetensors"),
             epochs: 10,
             batch: 8,
@@ -108,6 +112,8 @@ struct State {
     seed: u64,
     batch_size: usize,
     grid: Grid,
+    #[serde(default)]
+    benchmark: Option<PathBuf>,
 }
 
 /// What a finished (or interrupted) run reports.
@@ -142,6 +148,18 @@ pub fn split(paths: &[PathBuf], grid: Grid, val_fraction: f64, seed: u64) -> Res
         train: train_idx.iter().map(|&i| pieces[i].clone()).collect(),
         val: val_idx.iter().map(|&i| pieces[i].clone()).collect(),
     })
+}
+
+/// A benchmark set's `train` and `valid` splits as a run's pieces.
+pub fn benchmark_split(path: &Path) -> Result<(Split, String), String> {
+    let set = super::benchmark::BenchmarkSet::read(path)?;
+    Ok((
+        Split {
+            train: set.train,
+            val: set.valid,
+        },
+        set.name,
+    ))
 }
 
 /// The chunks of epoch `epoch`, in training order.
@@ -242,6 +260,7 @@ pub fn train(
             seed: opts.seed,
             batch_size: opts.batch,
             grid: opts.grid,
+            benchmark: opts.benchmark.clone(),
         },
     };
     let config = match &resumed {
@@ -283,7 +302,19 @@ pub fn train(
             state.loss_count = 0;
         }
     }
-    let data = split(&state.data, state.grid, state.val_fraction, state.seed)?;
+    let (data, benchmark) = match &state.benchmark {
+        Some(path) => {
+            if !config.binary {
+                return Err("a benchmark set trains a binary model (config binary)".into());
+            }
+            let (data, name) = benchmark_split(path)?;
+            (data, Some(name))
+        }
+        None => (
+            split(&state.data, state.grid, state.val_fraction, state.seed)?,
+            None,
+        ),
+    };
     let train_steps: usize = data.train.iter().map(|p| p.steps.len()).sum();
     if train_steps == 0 {
         return Err("no training steps: the data has no music".into());
@@ -343,7 +374,12 @@ pub fn train(
         .map(|p| p.path.display().to_string())
         .collect();
     let summary_for = |state: &State, epochs: f64, row: Option<&EpochRow>| TrainingSummary {
-        data: state.data.iter().map(|p| p.display().to_string()).collect(),
+        data: state
+            .benchmark
+            .iter()
+            .chain(&state.data)
+            .map(|p| p.display().to_string())
+            .collect(),
         train_files,
         val_files: val_files.clone(),
         val_fraction: state.val_fraction,
@@ -369,6 +405,7 @@ pub fn train(
         config: config.clone(),
         grid: state.grid,
         summary,
+        benchmark: benchmark.clone(),
     };
     let save_model = |path: &Path, summary: TrainingSummary| -> Result<(), String> {
         let bytes = super::encode(
