@@ -297,3 +297,42 @@ fn full_sets_read_with_their_frame_counts_and_markov_reference() {
         assert!((nll - markov).abs() < 0.005, "{name}: Markov {nll}");
     }
 }
+
+/// `--patience N` ends training N epochs after the best held-out epoch: with a learning rate of
+/// 0 the weights never change, so epoch 1 stays the best and a run of 10 epochs with patience 2
+/// stops after epoch 3, its model file being epoch 1.
+#[test]
+fn patience_stops_training_after_epochs_without_improvement() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("still.safetensors");
+    let m = model.to_str().unwrap();
+    let out = continuo(&[
+        "train",
+        "--kind",
+        "step",
+        "--benchmark",
+        SLICE,
+        "-o",
+        m,
+        "--epochs",
+        "10",
+        "--patience",
+        "2",
+        "--lr",
+        "0",
+        "--input",
+        "8",
+        "--hidden",
+        "12",
+        "--decoder",
+        "8",
+        "--threads",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stopping early"), "{err}");
+    let csv = std::fs::read_to_string(dir.path().join("still.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 3, "{csv}");
+    let info = json(&continuo(&["info", "--model", m, "--json"]));
+    assert_eq!(info["summary"]["best_epoch"], 1);
+}

@@ -110,6 +110,10 @@ pub struct Args {
     /// Step: at most this many held-out steps scored per validation (0 = all).
     #[arg(long, default_value_t = 0)]
     max_val_steps: usize,
+    /// Early stopping: end training when the held-out loss has not improved for this many
+    /// epochs (0 = run every epoch). The best epoch is the model file either way.
+    #[arg(long, default_value_t = 0)]
+    patience: usize,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -181,6 +185,7 @@ pub fn run(args: Args) -> Result<(), String> {
             transpose: args.transpose,
         },
         workers,
+        patience: args.patience,
         ..TrainOptions::default()
     };
     let report = train::train(&opts, &device, &stop)?;
@@ -244,6 +249,7 @@ fn run_step(
         change_transpose: args.transpose,
         change_chunk_len: args.chunk,
         workers,
+        patience: args.patience,
         ..d
     };
     let report = step::train::train(&opts, device, stop)?;

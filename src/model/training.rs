@@ -28,6 +28,13 @@ pub struct EpochRow {
 }
 
 /// `<out>` with its extension replaced: `models/default.safetensors` → `models/default.<ext>`.
+/// Early stopping: whether training should end after `epoch` epochs because validation has not
+/// improved on epoch `best_epoch` for `patience` epochs (0 = never stop early). The best epoch
+/// is already the model file, so stopping loses nothing but epochs that would not be kept.
+pub fn patience_exhausted(epoch: usize, best_epoch: usize, patience: usize) -> bool {
+    patience > 0 && epoch >= best_epoch + patience
+}
+
 pub fn sidecar(output: &Path, ext: &str) -> PathBuf {
     output.with_extension(ext)
 }
@@ -436,4 +443,19 @@ fn draw_plot(path: &Path, curve: &[(f64, f64)], rows: &[EpochRow]) -> Result<(),
         .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patience_counts_epochs_since_the_best() {
+        assert!(!patience_exhausted(5, 3, 0), "0 never stops");
+        assert!(!patience_exhausted(5, 3, 3));
+        assert!(patience_exhausted(6, 3, 3));
+        assert!(patience_exhausted(7, 3, 3));
+        assert!(!patience_exhausted(6, 6, 1));
+        assert!(patience_exhausted(7, 6, 1));
+    }
 }

@@ -55,6 +55,8 @@ pub struct TrainOptions {
     /// Data-parallel workers a batch is split over (0 or 1: one). Each runs its share of the
     /// batch on one core; run with `device::set_threads(1)` so the products inside stay serial.
     pub workers: usize,
+    /// Stop when the held-out loss has not improved for this many epochs (0 = run all epochs).
+    pub patience: usize,
 }
 
 /// Most windows a worker puts through the network at once; a larger share is done in chunks
@@ -177,6 +179,7 @@ impl Default for TrainOptions {
             command: String::new(),
             changes: ResumeChanges::default(),
             workers: 1,
+            patience: 0,
         }
     }
 }
@@ -720,6 +723,14 @@ pub fn train(
         }
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
+            break;
+        }
+        if crate::model::training::patience_exhausted(state.epoch, state.best_epoch, opts.patience)
+        {
+            eprintln!(
+                "stopping early: no better held-out loss for {} epochs since epoch {} (--patience)",
+                opts.patience, state.best_epoch
+            );
             break;
         }
     }

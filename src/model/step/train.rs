@@ -57,6 +57,8 @@ pub struct StepTrainOptions {
     /// Data-parallel workers the chunks of a batch are split over (0 or 1: one); see
     /// [`crate::model::workers`].
     pub workers: usize,
+    /// Stop when the held-out NLL has not improved for this many epochs (0 = run all epochs).
+    pub patience: usize,
 }
 
 impl Default for StepTrainOptions {
@@ -83,6 +85,7 @@ impl Default for StepTrainOptions {
             change_transpose: None,
             change_chunk_len: None,
             workers: 1,
+            patience: 0,
         }
     }
 }
@@ -586,6 +589,14 @@ pub fn train(
         }
         if stop.load(Ordering::Relaxed) {
             interrupted = true;
+            break;
+        }
+        if crate::model::training::patience_exhausted(state.epoch, state.best_epoch, opts.patience)
+        {
+            eprintln!(
+                "stopping early: no better held-out loss for {} epochs since epoch {} (--patience)",
+                opts.patience, state.best_epoch
+            );
             break;
         }
     }
