@@ -98,6 +98,19 @@ fn step_model_trains_resumes_evaluates_and_generates() {
     let json: serde_json::Value =
         serde_json::from_slice(&ok(&["info", "--model", m, "--json"]).stdout).unwrap();
     assert_eq!(json["kind"], "step");
+    // The arithmetic of the network it was trained with, by name as the tools read it.
+    let config: continuo::model::step::Config =
+        serde_json::from_value(json["config"].clone()).unwrap();
+    let counted = continuo::model::step::StepArithmetic::of(&config);
+    assert_eq!(
+        json["multiply_adds_per_generated_step"].as_u64(),
+        Some(counted.generated_step)
+    );
+    assert_eq!(
+        json["multiply_adds_per_trained_step"].as_u64(),
+        Some(counted.trained_step)
+    );
+    assert!(info.contains("multiply-adds per generated step"), "{info}");
     let held_out = json["summary"]["val_files"].as_array().unwrap().clone();
     assert_eq!(held_out.len(), 1);
 

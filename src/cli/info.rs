@@ -72,6 +72,7 @@ pub fn run(args: Args) -> Result<(), String> {
 
 fn run_step(args: &Args, model: &crate::model::step::StepModel) -> Result<(), String> {
     let grid = model.grid();
+    let arithmetic = crate::model::step::StepArithmetic::of(model.config());
     let s = model.summary();
     if args.json {
         let value = serde_json::json!({
@@ -83,6 +84,9 @@ fn run_step(args: &Args, model: &crate::model::step::StepModel) -> Result<(), St
             "config": model.config(),
             "summary": s,
             "benchmark": model.meta().benchmark,
+            "multiply_adds": arithmetic,
+            "multiply_adds_per_generated_step": arithmetic.generated_step,
+            "multiply_adds_per_trained_step": arithmetic.trained_step,
         });
         println!(
             "{}",
@@ -112,6 +116,12 @@ fn run_step(args: &Args, model: &crate::model::step::StepModel) -> Result<(), St
         );
     }
     println!("context:      everything heard since the start (running state)");
+    println!(
+        "arithmetic:   {:.3} M multiply-adds per generated step ({:.3} M per heard step), {:.3} M per trained step",
+        arithmetic.generated_step as f64 / 1e6,
+        arithmetic.heard_step as f64 / 1e6,
+        arithmetic.trained_step as f64 / 1e6
+    );
     if s.data.is_empty() && s.epochs == 0.0 {
         println!("training:     untrained or without a training summary");
     } else {

@@ -11,6 +11,7 @@
 //! - [`train`], [`eval`]: training (checkpoints, resume) and evaluation with the per-key Markov
 //!   baseline.
 
+pub mod arithmetic;
 pub mod benchmark;
 pub mod data;
 pub mod eval;
@@ -24,6 +25,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 
+pub use arithmetic::StepArithmetic;
 pub use data::{chord_of, keys_of, Keys, Meter, Position, StepPiece};
 pub use network::StepNetwork;
 
