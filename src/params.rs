@@ -81,6 +81,10 @@ pub struct ContinuoParams {
     /// Counts Generate presses (off → on), so a press and release inside one block still
     /// counts. Not a parameter.
     pub generate_presses: Arc<AtomicU32>,
+    /// The roll's zoom and scroll, so the project reopens the editor on the same view (the
+    /// default follows the playhead). Only the editor writes it.
+    #[persist = "roll-view"]
+    pub roll_view: Arc<parking_lot::RwLock<crate::editor::RollView>>,
     /// The editor window's size. Not saved with the project: nice-plug-egui 0.6's
     /// `EguiEditorState` has no serde support and no setter, so it cannot be restored.
     pub editor_state: Arc<EguiEditorState>,
@@ -244,6 +248,7 @@ impl Default for ContinuoParams {
             model_path: Arc::new(parking_lot::RwLock::new(String::new())),
             variations: VariationsField(phrase.clone()),
             phrase,
+            roll_view: Default::default(),
             editor_state: crate::editor::default_state(),
         }
     }

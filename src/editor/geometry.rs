@@ -8,8 +8,6 @@ use crate::roll::{roll_to_notes, Chord, Grid};
 
 /// Fewest semitones the view shows, so a single held note still has context around it.
 const MIN_PITCH_SPAN: u8 = 24;
-/// The view shows at least this much past the playhead, so what is about to play is visible.
-const LOOKAHEAD_BEATS: f64 = 4.0;
 
 /// A rectangle of the screen showing beats `beat_start..beat_end` left to right and pitches
 /// `pitch_low..=pitch_high` bottom to top.
@@ -26,6 +24,11 @@ impl RollGeometry {
     /// Height of one pitch row in points.
     pub fn row_height(&self) -> f32 {
         self.rect.height() / (self.pitch_high as f32 - self.pitch_low as f32 + 1.0)
+    }
+
+    /// Points one beat takes across.
+    pub fn points_per_beat(&self) -> f32 {
+        self.rect.width() / (self.beat_end - self.beat_start).max(1e-9) as f32
     }
 
     /// The x of a time in beats (may be outside the rectangle).
@@ -56,19 +59,6 @@ impl RollGeometry {
             pos2((x1 - 1.0).max(x0 + 1.0), y + self.row_height()),
         ))
     }
-}
-
-/// The beats the view spans: the context before the playhead, then the phrase (or a short
-/// look-ahead when there is none).
-pub fn visible_beats(playhead: f64, context_beats: f64, phrase: Option<(f64, f64)>) -> (f64, f64) {
-    let start = playhead - context_beats;
-    let mut end = playhead + LOOKAHEAD_BEATS;
-    if let Some((_, phrase_end)) = phrase {
-        if phrase_end > start {
-            end = end.max(phrase_end);
-        }
-    }
-    (start, end)
 }
 
 /// The pitch rows to show: every sounding pitch with a few semitones of air, at least two
@@ -104,6 +94,16 @@ pub fn bar_lines(start: f64, end: f64, beats_per_bar: f64) -> Vec<f64> {
     (first..=last)
         .map(|bar| bar as f64 * beats_per_bar)
         .collect()
+}
+
+/// The smallest of 1, 2, 4, 8, … bars whose lines (or numbers) are at least `min_gap` points
+/// apart, so a zoomed-out roll thins its bar lines and numbers instead of crowding them.
+pub fn bars_per_mark(points_per_bar: f32, min_gap: f32) -> i64 {
+    let mut bars = 1;
+    while (bars as f32) * points_per_bar < min_gap && bars < 1 << 20 {
+        bars *= 2;
+    }
+    bars
 }
 
 /// Beats per bar of a time signature (a 6/8 bar is 3 quarter-note beats); 4 when unknown.
@@ -192,14 +192,16 @@ mod tests {
     }
 
     #[test]
-    fn view_spans_context_and_phrase() {
-        assert_eq!(visible_beats(20.0, 12.5, None), (7.5, 24.0));
-        assert_eq!(visible_beats(20.0, 12.5, Some((21.0, 37.0))), (7.5, 37.0));
-        // A phrase long past does not stretch the view.
-        assert_eq!(
-            visible_beats(100.0, 12.5, Some((10.0, 26.0))),
-            (87.5, 104.0)
-        );
+    fn a_beat_is_a_fixed_width() {
+        assert_eq!(geometry().points_per_beat(), 50.0);
+    }
+
+    #[test]
+    fn zoomed_out_bars_are_marked_sparsely() {
+        assert_eq!(bars_per_mark(100.0, 28.0), 1);
+        assert_eq!(bars_per_mark(20.0, 28.0), 2);
+        assert_eq!(bars_per_mark(8.0, 28.0), 4);
+        assert_eq!(bars_per_mark(0.0, 28.0), 1 << 20, "a degenerate view stops");
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! (`engine::snapshot`), so the audio thread never waits on it; parameter changes go through
 //! nice-plug's `ParamSetter`, so host automation and undo see them.
 //!
+//! - `window`: how the window is arranged (status line, control column, roll, model panel)
+//! - `roll_viewport`: which beats the roll shows, zoom and scroll (pure, unit-tested)
 //! - `geometry`: beats/pitches to screen coordinates (pure, unit-tested)
-//! - `roll_view`: paints the roll
+//! - `roll_view`: paints the roll and turns wheel and drag into zoom and scroll
 //! - `panels`: parameters, Generate button, model panel, status line
 //! - `save`: "Save phrase as MIDI"
 //! - `variations`: the thumbnails of a press's variations
@@ -13,16 +15,21 @@
 pub mod geometry;
 mod panels;
 mod roll_view;
+mod roll_viewport;
 pub mod save;
 mod theme;
 mod variations;
+mod window;
+#[cfg(test)]
+mod window_tests;
+
+pub use roll_viewport::RollView;
 
 use std::sync::Arc;
 
 use nice_plug::context::gui::GuiContext;
 use nice_plug::editor::dpi::LogicalSize;
 use nice_plug::prelude::*;
-use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{
     create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier,
 };
@@ -147,73 +154,9 @@ impl NiceEguiApp for ContinuoEditor {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
         let Some(gui) = self.gui.clone() else { return };
-        let setter = gui.param_setter();
-        // Only the GUI ever locks the reader; the writers publish through triple buffers.
-        let snapshots = self.snapshots.clone();
-        let mut reader = snapshots.lock();
-        let worker = reader.worker().clone();
-        let audio = reader.audio();
-        let onsets = worker.model.as_ref().map(|m| m.grid.onsets).unwrap_or(true);
         // Keep the playhead moving while the window is open.
         ui.ctx()
             .request_repaint_after(std::time::Duration::from_millis(33));
-
-        let params = self.params.clone();
-        ResizableWindow::new("continuo-window")
-            .min_size(egui::vec2(MIN_SIZE.width, MIN_SIZE.height))
-            .show(ui, |ui| {
-                egui::Frame::new()
-                    .inner_margin(egui::Margin::same(10))
-                    .show(ui, |ui| {
-                        ui.horizontal(|ui| {
-                            ui.heading("Continuo");
-                            ui.add_space(12.0);
-                            panels::status_line(ui, audio, &worker, self.save_note.as_deref());
-                        });
-                        ui.separator();
-                        ui.horizontal_top(|ui| {
-                            ui.vertical(|ui| {
-                                ui.set_width(270.0);
-                                self.generate.show(ui, &params, &setter, audio.status);
-                                ui.add_space(8.0);
-                                panels::controls(ui, &params, &setter);
-                                ui.add_space(8.0);
-                                let can_save = audio.phrase_end > audio.phrase_start
-                                    && !audio.phrase_notes.is_empty();
-                                if ui
-                                    .add_enabled(can_save, egui::Button::new("Save phrase as MIDI"))
-                                    .clicked()
-                                {
-                                    self.save_phrase(audio);
-                                }
-                            });
-                            ui.separator();
-                            ui.vertical(|ui| {
-                                let thumbs = if worker.variations.len() > 1 {
-                                    78.0
-                                } else {
-                                    0.0
-                                };
-                                let roll_height =
-                                    (ui.available_height() - 110.0 - thumbs).max(160.0);
-                                ui.allocate_ui(
-                                    egui::vec2(ui.available_width(), roll_height),
-                                    |ui| roll_view::show(ui, audio, onsets),
-                                );
-                                ui.add_space(6.0);
-                                if let Some(variations::Action::Save(v)) =
-                                    variations::show(ui, &worker.variations, &params, &setter)
-                                {
-                                    if let Some(view) =
-                                        worker.variations.iter().find(|x| x.variation == v)
-                                    {
-                                        self.save_variation(view, audio);
-                                    }
-                                }
-                                self.model_panel.show(ui, &params, &worker);
-                            });
-                        });
-                    });
-            });
+        self.draw(ui, &gui.param_setter());
     }
 }

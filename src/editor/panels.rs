@@ -10,24 +10,64 @@ use crate::engine::snapshot::{AudioSnapshot, Status, WorkerSnapshot};
 use crate::model::builtin::{Builtin, BUILTINS};
 use crate::params::{ContinuoParams, Mode, StartQuantize};
 
+/// Width of the control column's labels and sliders, so rows line up and fit the column
+/// (`window::COLUMN_WIDTH`) with the widest value ("2.00 beats") beside them.
+const LABEL_WIDTH: f32 = 88.0;
+const SLIDER_WIDTH: f32 = 122.0;
+/// The choice rows' labels are short ("Mode", "Start on") and their three choices wide.
+const CHOICE_LABEL_WIDTH: f32 = 58.0;
+
+/// Parameters the column has no row for: the host's own bypass switch, and the variation to
+/// play, which is chosen by clicking its thumbnail under the roll. The layout test checks every
+/// other parameter has a row on screen.
+#[cfg(test)]
+pub const NOT_IN_THE_COLUMN: [&str; 2] = ["Bypass", "Variation"];
+
+/// The label a parameter's row shows: its host name, shortened where that is long for the
+/// column (hosts show the full names in their automation lanes).
+pub fn label_for(param_name: &str) -> &str {
+    match param_name {
+        "Start quantize" => "Start on",
+        "Output channel" => "Channel",
+        "Thru" => "Thru (pass what you play)",
+        name => name,
+    }
+}
+
+/// A row's label, left-aligned in a fixed width so the controls beside it line up.
+fn row_label(ui: &mut Ui, text: &str, width: f32) {
+    let size = egui::vec2(width, ui.spacing().interact_size.y);
+    ui.allocate_ui_with_layout(
+        size,
+        egui::Layout::left_to_right(egui::Align::Center),
+        |ui| {
+            ui.set_min_size(size);
+            ui.label(text);
+        },
+    );
+}
+
 /// One labelled slider row.
-fn slider_row<P: Param>(ui: &mut Ui, label: &str, param: &P, setter: &ParamSetter) {
+fn slider_row<P: Param>(ui: &mut Ui, param: &P, setter: &ParamSetter) {
     ui.horizontal(|ui| {
-        ui.add_sized([86.0, 18.0], egui::Label::new(label));
-        ui.add(ParamSlider::for_param(param, setter).with_width(150.0));
+        // The slider stacks its parts vertically: no gaps between them, so a row is one line.
+        ui.spacing_mut().item_spacing.y = 0.0;
+        row_label(ui, label_for(param.name()), LABEL_WIDTH);
+        ui.add(ParamSlider::for_param(param, setter).with_width(SLIDER_WIDTH));
     });
 }
 
 /// A row of buttons, one per value of an enum parameter; the current one is highlighted.
 fn choice_row<E: Enum + PartialEq + Copy + 'static>(
     ui: &mut Ui,
-    label: &str,
     param: &EnumParam<E>,
     choices: &[(E, &str)],
     setter: &ParamSetter,
 ) {
     ui.horizontal(|ui| {
-        ui.add_sized([86.0, 18.0], egui::Label::new(label));
+        row_label(ui, label_for(param.name()), CHOICE_LABEL_WIDTH);
+        // Tighter than the other rows, so three choices fit beside the label.
+        ui.spacing_mut().item_spacing.x = 3.0;
         for &(value, text) in choices {
             if ui.selectable_label(param.value() == value, text).clicked() && param.value() != value
             {
@@ -40,9 +80,9 @@ fn choice_row<E: Enum + PartialEq + Copy + 'static>(
 }
 
 /// Toggles a boolean parameter from a checkbox.
-fn toggle_row(ui: &mut Ui, label: &str, param: &BoolParam, setter: &ParamSetter) {
+fn toggle_row(ui: &mut Ui, param: &BoolParam, setter: &ParamSetter) {
     let mut on = param.value();
-    if ui.checkbox(&mut on, label).changed() {
+    if ui.checkbox(&mut on, label_for(param.name())).changed() {
         setter.begin_set_parameter(param);
         setter.set_parameter(param, on);
         setter.end_set_parameter(param);
@@ -54,7 +94,6 @@ pub fn controls(ui: &mut Ui, params: &ContinuoParams, setter: &ParamSetter) {
     ui.label(RichText::new("Generation").strong());
     choice_row(
         ui,
-        "Mode",
         &params.mode,
         &[
             (Mode::Manual, "Manual"),
@@ -63,21 +102,20 @@ pub fn controls(ui: &mut Ui, params: &ContinuoParams, setter: &ParamSetter) {
         ],
         setter,
     );
-    slider_row(ui, "Temperature", &params.temperature, setter);
-    slider_row(ui, "Density", &params.density, setter);
-    slider_row(ui, "Lowest note", &params.lowest, setter);
-    slider_row(ui, "Highest note", &params.highest, setter);
-    slider_row(ui, "Polyphony", &params.polyphony, setter);
-    slider_row(ui, "Follow key", &params.follow_key, setter);
-    slider_row(ui, "Length", &params.length_bars, setter);
-    slider_row(ui, "Variations", &params.variations_count, setter);
-    slider_row(ui, "Response gap", &params.response_gap, setter);
-    slider_row(ui, "Seed", &params.seed, setter);
-    ui.add_space(6.0);
+    slider_row(ui, &params.temperature, setter);
+    slider_row(ui, &params.density, setter);
+    slider_row(ui, &params.lowest, setter);
+    slider_row(ui, &params.highest, setter);
+    slider_row(ui, &params.polyphony, setter);
+    slider_row(ui, &params.follow_key, setter);
+    slider_row(ui, &params.length_bars, setter);
+    slider_row(ui, &params.variations_count, setter);
+    slider_row(ui, &params.response_gap, setter);
+    slider_row(ui, &params.seed, setter);
+    ui.add_space(4.0);
     ui.label(RichText::new("Output").strong());
     choice_row(
         ui,
-        "Start on",
         &params.start_quantize,
         &[
             (StartQuantize::Step, "Step"),
@@ -86,9 +124,9 @@ pub fn controls(ui: &mut Ui, params: &ContinuoParams, setter: &ParamSetter) {
         ],
         setter,
     );
-    slider_row(ui, "Velocity", &params.velocity, setter);
-    slider_row(ui, "Channel", &params.output_channel, setter);
-    toggle_row(ui, "Thru (pass what you play)", &params.thru, setter);
+    slider_row(ui, &params.velocity, setter);
+    slider_row(ui, &params.output_channel, setter);
+    toggle_row(ui, &params.thru, setter);
 }
 
 /// Tracks the momentary Generate button so the parameter goes on while the button is held and
@@ -127,7 +165,13 @@ impl GenerateButton {
         .size(20.0)
         .strong()
         .color(Color32::BLACK);
-        let response = ui.add_sized([240.0, 48.0], Button::new(text).fill(fill));
+        let response = ui.add_sized(
+            [
+                ui.available_width().min(LABEL_WIDTH + SLIDER_WIDTH + 60.0),
+                44.0,
+            ],
+            Button::new(text).fill(fill),
+        );
         let down = response.is_pointer_button_down_on();
         if down && !self.held {
             setter.begin_set_parameter(&params.generate);
@@ -148,6 +192,12 @@ pub struct ModelPanel {
     initialised: bool,
 }
 
+/// Lines of model details the panel shows before it scrolls, so a long description never
+/// pushes the roll or the model choice out of the window.
+const DETAIL_LINES: f32 = 3.0;
+/// Room the File row keeps for its Load button and, right of it, the window's resize corner.
+const LOAD_BUTTON_WIDTH: f32 = 64.0;
+
 impl ModelPanel {
     pub fn show(&mut self, ui: &mut Ui, params: &ContinuoParams, worker: &WorkerSnapshot) {
         if !self.initialised {
@@ -157,43 +207,21 @@ impl ModelPanel {
             }
             self.initialised = true;
         }
-        ui.label(RichText::new("Model").strong());
-        match &worker.model {
-            Some(m) => {
-                // The default fonts have no arrow glyph.
-                ui.label(format!(
-                    "{} · {} · {}",
-                    m.name,
-                    m.device,
-                    m.architecture.replace('→', "›")
-                ));
-                let vocabulary = match m.vocab_size {
-                    0 => "any chord of the 88 keys".to_string(),
-                    n => format!("vocabulary {n} chords"),
-                };
-                ui.label(format!(
-                    "{} parameters · {vocabulary} · {} steps/beat{} · context {} steps",
-                    group_thousands(m.parameter_count),
-                    m.grid.steps_per_beat,
-                    if m.grid.onsets {
-                        " with struck marks"
-                    } else {
-                        ""
-                    },
-                    m.window
-                ));
-                ui.label(
-                    RichText::new(&m.training_summary)
-                        .color(theme::DIM_TEXT)
-                        .small(),
-                );
-            }
-            None if worker.loading => {
-                ui.label("loading…");
-            }
-            None => {
-                ui.label("no model loaded yet: notes pass through");
-            }
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new("Model").strong());
+            match &worker.model {
+                Some(m) => ui.label(format!("{} · {}", m.name, m.device)),
+                None if worker.loading => ui.label("loading…"),
+                None => ui.label("no model loaded yet: notes pass through"),
+            };
+        });
+        if let Some(m) = &worker.model {
+            let line = ui.text_style_height(&egui::TextStyle::Body);
+            egui::ScrollArea::vertical()
+                .id_salt("model-details")
+                .max_height(DETAIL_LINES * line + ui.spacing().item_spacing.y)
+                .auto_shrink([false, true])
+                .show(ui, |ui| model_details(ui, m));
         }
         ui.horizontal(|ui| {
             ui.label("Built-in");
@@ -205,7 +233,7 @@ impl ModelPanel {
             };
             egui::ComboBox::from_id_salt("builtin-model")
                 .selected_text(selected)
-                .width(320.0)
+                .width((ui.available_width() - 4.0).min(320.0))
                 .show_ui(ui, |ui| {
                     for b in &BUILTINS {
                         if ui.selectable_label(selected == b.label, b.label).clicked() {
@@ -220,13 +248,46 @@ impl ModelPanel {
             ui.add(
                 egui::TextEdit::singleline(&mut self.path_text)
                     .hint_text("path to a .safetensors model of either kind")
-                    .desired_width(360.0),
+                    .desired_width((ui.available_width() - LOAD_BUTTON_WIDTH).min(360.0)),
             );
             if ui.button("Load").clicked() && !self.path_text.trim().is_empty() {
                 *params.model_path.write() = self.path_text.trim().to_string();
             }
         });
     }
+}
+
+/// Architecture, size and training of the loaded model, wrapped to the panel's width.
+fn model_details(ui: &mut Ui, m: &crate::engine::snapshot::ModelInfo) {
+    // The default fonts have no arrow glyph.
+    let readable = |text: &str| text.replace('→', "›");
+    let vocabulary = match m.vocab_size {
+        0 => "any chord of the 88 keys".to_string(),
+        n => format!("vocabulary {n} chords"),
+    };
+    ui.add(egui::Label::new(readable(&m.architecture)).wrap());
+    ui.add(
+        egui::Label::new(format!(
+            "{} parameters · {vocabulary} · {} steps/beat{} · context {} steps",
+            group_thousands(m.parameter_count),
+            m.grid.steps_per_beat,
+            if m.grid.onsets {
+                " with struck marks"
+            } else {
+                ""
+            },
+            m.window
+        ))
+        .wrap(),
+    );
+    ui.add(
+        egui::Label::new(
+            RichText::new(readable(&m.training_summary))
+                .color(theme::DIM_TEXT)
+                .small(),
+        )
+        .wrap(),
+    );
 }
 
 /// "idle / generating / playing", the last generation time and any error, in one line.
@@ -236,7 +297,8 @@ pub fn status_line(
     worker: &WorkerSnapshot,
     note: Option<&str>,
 ) {
-    ui.horizontal(|ui| {
+    // Wraps rather than running off a narrow window.
+    ui.horizontal_wrapped(|ui| {
         let status = match audio.status {
             Status::Idle => "idle",
             Status::Generating => "generating",

@@ -5,6 +5,8 @@ use egui::Color32;
 
 pub const ROLL_BACKGROUND: Color32 = Color32::from_rgb(24, 26, 31);
 pub const BLACK_KEY_ROW: Color32 = Color32::from_rgb(18, 19, 23);
+/// Grid steps (16ths), drawn only when zoomed in far enough for them to be apart.
+pub const STEP_LINE: Color32 = Color32::from_rgb(31, 33, 39);
 pub const BEAT_LINE: Color32 = Color32::from_rgb(40, 43, 50);
 pub const BAR_LINE: Color32 = Color32::from_rgb(78, 83, 96);
 pub const CONTEXT_NOTE: Color32 = Color32::from_rgb(86, 156, 214);

@@ -16,7 +16,10 @@ pub enum Action {
     Save(u8),
 }
 
+/// A thumbnail's size, and the narrowest it gets when many variations share a narrow window
+/// (past that the row scrolls sideways).
 const THUMB: egui::Vec2 = vec2(84.0, 44.0);
+const THUMB_MIN_WIDTH: f32 = 48.0;
 
 /// One row of thumbnails. Returns a save request, if any.
 pub fn show(
@@ -32,36 +35,63 @@ pub fn show(
     let mut action = None;
     ui.horizontal(|ui| {
         ui.label("Variations");
-        for v in variations {
-            ui.vertical(|ui| {
-                let (rect, response) = ui.allocate_exact_size(THUMB, Sense::click());
-                paint(ui, rect, v, v.variation == chosen);
-                let response = response.on_hover_text(format!(
-                    "Variation {}: {} notes{}",
-                    v.variation + 1,
-                    v.notes.len(),
-                    if v.complete { "" } else { " (generating)" }
-                ));
-                if response.clicked() && v.variation != chosen {
-                    setter.begin_set_parameter(&params.variation);
-                    setter.set_parameter(&params.variation, v.variation as i32 + 1);
-                    setter.end_set_parameter(&params.variation);
-                }
+        let spacing = ui.spacing().item_spacing.x;
+        let width = (ui.available_width() / variations.len() as f32 - spacing)
+            .clamp(THUMB_MIN_WIDTH, THUMB.x);
+        egui::ScrollArea::horizontal()
+            .id_salt("variations")
+            .show(ui, |ui| {
                 ui.horizontal(|ui| {
-                    ui.label(format!("{}", v.variation + 1));
-                    if ui
-                        .add_enabled(
-                            v.complete && !v.notes.is_empty(),
-                            egui::Button::new("Save").small(),
-                        )
-                        .on_hover_text("Save this variation as a MIDI file")
-                        .clicked()
-                    {
-                        action = Some(Action::Save(v.variation));
+                    for v in variations {
+                        if let Some(a) =
+                            thumbnail(ui, v, vec2(width, THUMB.y), chosen, params, setter)
+                        {
+                            action = Some(a);
+                        }
                     }
                 });
             });
+    });
+    action
+}
+
+/// One variation: its notes (a click plays it), its number and a Save button.
+fn thumbnail(
+    ui: &mut Ui,
+    v: &VariationView,
+    size: egui::Vec2,
+    chosen: u8,
+    params: &ContinuoParams,
+    setter: &ParamSetter,
+) -> Option<Action> {
+    let mut action = None;
+    ui.vertical(|ui| {
+        let (rect, response) = ui.allocate_exact_size(size, Sense::click());
+        paint(ui, rect, v, v.variation == chosen);
+        let response = response.on_hover_text(format!(
+            "Variation {}: {} notes{}",
+            v.variation + 1,
+            v.notes.len(),
+            if v.complete { "" } else { " (generating)" }
+        ));
+        if response.clicked() && v.variation != chosen {
+            setter.begin_set_parameter(&params.variation);
+            setter.set_parameter(&params.variation, v.variation as i32 + 1);
+            setter.end_set_parameter(&params.variation);
         }
+        ui.horizontal(|ui| {
+            ui.label(format!("{}", v.variation + 1));
+            if ui
+                .add_enabled(
+                    v.complete && !v.notes.is_empty(),
+                    egui::Button::new("Save").small(),
+                )
+                .on_hover_text("Save this variation as a MIDI file")
+                .clicked()
+            {
+                action = Some(Action::Save(v.variation));
+            }
+        });
     });
     action
 }
