@@ -172,6 +172,12 @@ fn is_phrase_note(p: [u8; 3]) -> bool {
     near(p, PHRASE_NOTE) || near(p, PHRASE_NOTE_PLAYED)
 }
 
+/// A phrase note's colour blended about half and half with the roll behind it (the roll and
+/// the phrase's tinted span are greys with red − blue under 30).
+fn mostly_orange([r, g, b]: [u8; 3]) -> bool {
+    r > g && g > b && r as i32 - b as i32 > 40
+}
+
 /// What a musician reads off the roll in a screenshot, in pixels.
 #[derive(Debug)]
 struct RollReading {
@@ -181,7 +187,8 @@ struct RollReading {
     /// Leftmost and rightmost pixel of a phrase note.
     phrase: (usize, usize),
     /// Width of the narrowest phrase note: the shortest run of note colour that two rows in a
-    /// row repeat exactly (the body of a note; its rounded corners are shorter, blended runs).
+    /// row repeat exactly (the body of a note; its rounded corners are shorter, blended runs),
+    /// with its anti-aliased ends where they are mostly note colour.
     smallest_note: usize,
 }
 
@@ -228,8 +235,16 @@ fn read_roll(pixels: &[[u8; 3]], width: usize) -> RollReading {
             } else {
                 (y, 1)
             };
-            if seen.1 >= 2 {
-                smallest_note = smallest_note.min(x - start);
+            // A note cut by the roll's right edge is not a short note.
+            let cut_by_the_edge = x + 6 >= right;
+            if seen.1 >= 2 && !cut_by_the_edge {
+                // The anti-aliased pixel at each end counts when it is mostly note colour.
+                let edges = [start.checked_sub(1), Some(x).filter(|&e| e <= right)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&e| mostly_orange(at(e, y)))
+                    .count();
+                smallest_note = smallest_note.min(x - start + edges);
             }
         }
     }
