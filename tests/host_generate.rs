@@ -344,25 +344,35 @@ fn fuzzing_parameters_transport_notes_block_sizes_and_sample_rates() {
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
-            // Generated notes pair up per channel; a stop ends them all.
+            // Generated notes pair up per channel; a stop ends them all. Every block's events are
+            // kept: a note the plugin starts in the block that lifts Bypass with the transport
+            // playing is ended by the stop in the last one, and dropping the first block's events
+            // would make that note-off look unpaired (it did, whenever a phrase was ready there).
             audio.transport.absent = false;
             audio.transport.playing = true;
-            audio.block(
-                256,
-                &[In::Param {
-                    time: 0,
-                    name: "Bypass",
-                    value: 0.0,
-                }],
-            );
-            audio.transport.playing = false;
-            let last = audio.block(256, &[]);
-            events.extend(
-                last.events
-                    .iter()
-                    .filter(|e| e.channel != 0)
-                    .map(|e| (99_999, e.time, e.channel, e.key, e.on)),
-            );
+            let tail = [
+                audio.block(
+                    256,
+                    &[In::Param {
+                        time: 0,
+                        name: "Bypass",
+                        value: 0.0,
+                    }],
+                ),
+                {
+                    audio.transport.playing = false;
+                    audio.block(256, &[])
+                },
+            ];
+            for (n, block) in tail.iter().enumerate() {
+                events.extend(
+                    block
+                        .events
+                        .iter()
+                        .filter(|e| e.channel != 0)
+                        .map(|e| (99_998 + n, e.time, e.channel, e.key, e.on)),
+                );
+            }
             for channel in 1..16u8 {
                 let stream: Vec<_> = events
                     .iter()

@@ -502,9 +502,11 @@ fn every_note_on_gets_its_note_off_and_restrikes_release_first() {
     };
     rig.wait_model(&settings);
     settings.generate = true;
-    rig.block(512, &settings, &[], None);
+    // Every block's notes count, the press block's too.
+    let (start, events) = rig.block(512, &settings, &[], None);
+    let mut all: Vec<(f64, NoteOut)> = notes(&events).into_iter().map(|n| (start, n)).collect();
     settings.generate = false;
-    let mut all = play_until(&mut rig, &settings, 8, |_| 300);
+    all.extend(play_until(&mut rig, &settings, 8, |_| 300));
     // Play past the phrase end (1 bar).
     for _ in 0..200 {
         let (start, events) = rig.block(300, &settings, &[], None);
@@ -657,13 +659,27 @@ fn continuous_keeps_generating_and_hears_itself() {
     let contexts = rig.scripted.contexts.lock();
     assert!(contexts[1].iter().any(|c| c.contains(65)));
     drop(contexts);
-    // Transport stopped: no more requests, and the sounding note ends.
+    // Transport stopped: no more requests, and the sounding note ends, with a note-off sent (every
+    // note-on of the whole run pairs with one).
     rig.playing = false;
     let calls = rig.scripted.calls.load(Ordering::SeqCst);
+    let mut all: Vec<NoteOut> = played.iter().map(|(_, n)| *n).collect();
     for _ in 0..50 {
-        rig.block(512, &settings, &[], None);
+        let (_, events) = rig.block(512, &settings, &[], None);
+        let stopped = notes(&events);
+        assert!(
+            stopped.iter().all(|n| !n.on),
+            "a note struck after the stop"
+        );
+        all.extend(stopped);
         std::thread::sleep(Duration::from_millis(1));
     }
+    let mut sounding = [false; 128];
+    for n in &all {
+        assert_ne!(sounding[n.pitch as usize], n.on, "unpaired {n:?}");
+        sounding[n.pitch as usize] = n.on;
+    }
+    assert!(sounding.iter().all(|s| !s), "notes left sounding");
     assert_eq!(rig.engine.sounding_notes(), 0);
     assert!(rig.scripted.calls.load(Ordering::SeqCst) <= calls + 1);
 }
