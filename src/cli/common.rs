@@ -14,11 +14,14 @@ pub fn load_any(
 ) -> Result<AnyModel, String> {
     device::set_threads(threads);
     let (device, said) = device::select(device_name)?;
-    eprintln!("{said}");
     let reference = path
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    AnyModel::open(&reference, &device).map_err(|e| e.to_string())
+    let model = AnyModel::open(&reference, &device).map_err(|e| e.to_string())?;
+    let gpu = (!device.is_cpu()).then(|| device::name(&device));
+    let step = matches!(model, AnyModel::Step(_));
+    eprintln!("{}", device::said_for_model(&said, gpu, step));
+    Ok(model)
 }
 
 /// The same file, however it was named.

@@ -38,6 +38,21 @@ pub fn select(name: &str) -> Result<(Device, String), String> {
     }
 }
 
+/// What to say about the device once the model is known. The step model always runs on the
+/// CPU: its inference is the plain-Rust batch-1 path (about 50 µs a step on one core), where a
+/// GPU would pay a kernel launch for each of its many small products per step and copy every
+/// sampled key back before the next one. So a GPU chosen by `--device auto` (or named) is not
+/// used for it, and the sentence says so; for a seed model, `said` as `select` gave it.
+pub fn said_for_model(said: &str, gpu: Option<&str>, step_model: bool) -> String {
+    match (gpu, step_model) {
+        (Some(gpu), true) => format!(
+            "device: CPU for the step model ({gpu} not used: the step model runs its batch-1 \
+             steps on the CPU, where they are faster than a GPU's kernel launches)"
+        ),
+        _ => said.to_string(),
+    }
+}
+
 fn gpu_error(kind: &str, e: candle_core::Error) -> String {
     let built = match kind {
         "cuda" => cfg!(feature = "cuda"),
@@ -81,5 +96,37 @@ pub fn serial_elementwise() {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // Safety: called at start-up by the CLI, before any other thread exists.
         std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_without_a_gpu_build_takes_the_cpu_and_says_why() {
+        let (device, said) = select("auto").unwrap();
+        if !cfg!(any(feature = "cuda", feature = "metal")) {
+            assert!(device.is_cpu());
+            assert_eq!(said, "device: CPU (auto: built without GPU support)");
+        }
+        assert!(select("gpu").is_err());
+        if !cfg!(feature = "cuda") {
+            assert!(select("cuda").unwrap_err().contains("--features cuda"));
+        }
+    }
+
+    #[test]
+    fn the_step_model_stays_on_the_cpu_and_says_why() {
+        let gpu = said_for_model("device: CUDA 0 (auto)", Some("CUDA"), true);
+        assert!(
+            gpu.starts_with("device: CPU for the step model (CUDA not used"),
+            "{gpu}"
+        );
+        assert_eq!(
+            said_for_model("device: CUDA 0 (auto)", Some("CUDA"), false),
+            "device: CUDA 0 (auto)"
+        );
+        assert_eq!(said_for_model("device: CPU", None, true), "device: CPU");
     }
 }
