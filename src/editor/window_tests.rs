@@ -138,7 +138,11 @@ impl Harness {
         let (audio, worker) = scene(variations);
         audio_in.write(audio);
         worker_in.write(worker);
-        let editor = ContinuoEditor::new(params, Arc::new(Mutex::new(reader)));
+        let editor = ContinuoEditor::new(
+            params,
+            Arc::new(Mutex::new(reader)),
+            nice_plug_egui::RepaintNotifier::new(),
+        );
         let ctx = egui::Context::default();
         theme::apply(&ctx);
         let mut harness = Self {
