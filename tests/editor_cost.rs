@@ -10,55 +10,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui, Window};
+use common::xvfb::Xvfb;
 use common::*;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
-
-/// A private X server for this test process, as in tests/editor_window.rs (`-terminate`: it
-/// exits by itself when the last client disconnects).
-struct Xvfb {
-    _child: Child,
-    _keepalive: x11rb::rust_connection::RustConnection,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Option<Xvfb> {
-        let display = format!(":{}", 520 + std::process::id() % 200);
-        let child = Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "+extension",
-                "GLX",
-                "-terminate",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok((keepalive, _)) = x11rb::connect(Some(&display)) {
-                return Some(Xvfb {
-                    _child: child,
-                    _keepalive: keepalive,
-                    display,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("Xvfb {display} did not come up in 10 s");
-    }
-}
 
 fn thread_ids() -> HashSet<u32> {
     std::fs::read_dir("/proc/self/task")
@@ -122,7 +80,7 @@ fn play_in_real_time(audio: &mut Audio, seconds: f64, input: &[In]) {
 #[test]
 fn the_open_editor_costs_almost_nothing_idle_and_redraws_while_a_phrase_plays() {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Some(xvfb) = Xvfb::start() else {
+    let Some(xvfb) = Xvfb::start(520) else {
         assert!(
             !in_ci,
             "Xvfb is not installed: .ci/run should have installed it"

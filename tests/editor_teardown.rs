@@ -16,57 +16,15 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clack_extensions::gui::{GuiApiType, GuiConfiguration, PluginGui, Window};
+use common::xvfb::Xvfb;
 use common::*;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, WindowClass};
 
 const ROUNDS: usize = 30;
-
-/// A private X server for this test process, as in tests/editor_window.rs: `-terminate` makes it
-/// exit by itself when the last client disconnects.
-struct Xvfb {
-    _child: Child,
-    _keepalive: x11rb::rust_connection::RustConnection,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Option<Xvfb> {
-        let display = format!(":{}", 300 + std::process::id() % 200);
-        let child = Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "+extension",
-                "GLX",
-                "-terminate",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok((keepalive, _)) = x11rb::connect(Some(&display)) {
-                return Some(Xvfb {
-                    _child: child,
-                    _keepalive: keepalive,
-                    display,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("Xvfb {display} did not come up in 10 s");
-    }
-}
 
 /// Threads of this process, from /proc.
 fn threads() -> usize {
@@ -104,7 +62,7 @@ fn complaints(log: &str) -> Vec<&str> {
 #[test]
 fn the_editor_opens_and_closes_many_times_without_x11_errors_threads_or_windows_left() {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Some(xvfb) = Xvfb::start() else {
+    let Some(xvfb) = Xvfb::start(300) else {
         assert!(
             !in_ci,
             "Xvfb is not installed: .ci/run should have installed it"

@@ -13,10 +13,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clack_extensions::gui::{GuiApiType, GuiConfiguration, GuiSize, PluginGui, Window};
+use common::xvfb::Xvfb;
 use common::*;
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{ConnectionExt, CreateWindowAux, ImageFormat, WindowClass};
@@ -31,50 +31,6 @@ const ROLL_BACKGROUND: [u8; 3] = [24, 26, 31];
 const CONTEXT_NOTE: [u8; 3] = [86, 156, 214];
 const PHRASE_NOTE: [u8; 3] = [240, 170, 60];
 const PHRASE_NOTE_PLAYED: [u8; 3] = [150, 110, 50];
-
-/// A private X server for this test process. It is started with `-terminate`, so it exits by
-/// itself when the last client (this process) disconnects: killing it while the editor's thread
-/// still holds an Xlib connection would make Xlib end the whole test process with status 1.
-struct Xvfb {
-    _child: Child,
-    /// Keeps the server up until the process ends (see `-terminate`).
-    _keepalive: x11rb::rust_connection::RustConnection,
-    display: String,
-}
-
-impl Xvfb {
-    fn start() -> Option<Xvfb> {
-        let display = format!(":{}", 70 + std::process::id() % 200);
-        let child = Command::new("Xvfb")
-            .args([
-                display.as_str(),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-                "+extension",
-                "GLX",
-                "-terminate",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok((keepalive, _)) = x11rb::connect(Some(&display)) {
-                return Some(Xvfb {
-                    _child: child,
-                    _keepalive: keepalive,
-                    display,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("Xvfb {display} did not come up in 10 s");
-    }
-}
 
 /// Plays half a chorale, presses Generate and runs until the phrase has begun to play.
 fn generate_a_phrase(host: &mut Host) {
@@ -340,7 +296,7 @@ fn assert_readable(shots: &[(String, Screenshot, u16)]) {
 #[test]
 fn editor_draws_context_and_phrase_in_an_x11_window() {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Some(xvfb) = Xvfb::start() else {
+    let Some(xvfb) = Xvfb::start(70) else {
         assert!(
             !in_ci,
             "Xvfb is not installed: .ci/run should have installed it"

@@ -4,6 +4,8 @@
 //! collects the plugin's output events.
 #![allow(dead_code)]
 
+pub mod xvfb;
+
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::PathBuf;
