@@ -79,17 +79,9 @@ fn play_in_real_time(audio: &mut Audio, seconds: f64, input: &[In]) {
 
 #[test]
 fn the_open_editor_costs_almost_nothing_idle_and_redraws_while_a_phrase_plays() {
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Some(xvfb) = Xvfb::start(520) else {
-        assert!(
-            !in_ci,
-            "Xvfb is not installed: .ci/run should have installed it"
-        );
-        eprintln!("skipped: Xvfb is not installed (apt-get install xvfb libgl1-mesa-dri)");
+    let Some(xvfb) = Xvfb::for_editor_test(520) else {
         return;
     };
-    // SAFETY: this test binary has this one test, so no other thread reads the environment.
-    unsafe { std::env::set_var("DISPLAY", &xvfb.display) };
 
     let mut host = Host::new();
     let mut transport = Transport::default();

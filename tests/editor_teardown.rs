@@ -61,23 +61,14 @@ fn complaints(log: &str) -> Vec<&str> {
 
 #[test]
 fn the_editor_opens_and_closes_many_times_without_x11_errors_threads_or_windows_left() {
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Some(xvfb) = Xvfb::start(300) else {
-        assert!(
-            !in_ci,
-            "Xvfb is not installed: .ci/run should have installed it"
-        );
-        eprintln!("skipped: Xvfb is not installed (apt-get install xvfb libgl1-mesa-dri)");
+    let Some(xvfb) = Xvfb::for_editor_test(300) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("plugin.log");
-    // SAFETY: this test binary has this one test, so no other thread reads the environment; both
-    // are read when the plugin loads (below).
-    unsafe {
-        std::env::set_var("DISPLAY", &xvfb.display);
-        std::env::set_var("NICE_LOG", &log_path);
-    }
+    // SAFETY: this test binary has this one test, so no other thread reads the environment; it
+    // is read when the plugin loads (below).
+    unsafe { std::env::set_var("NICE_LOG", &log_path) };
 
     let mut host = Host::new();
     // The engine's own threads are up; let them settle before counting.

@@ -295,17 +295,9 @@ fn assert_readable(shots: &[(String, Screenshot, u16)]) {
 
 #[test]
 fn editor_draws_context_and_phrase_in_an_x11_window() {
-    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let Some(xvfb) = Xvfb::start(70) else {
-        assert!(
-            !in_ci,
-            "Xvfb is not installed: .ci/run should have installed it"
-        );
-        eprintln!("skipped: Xvfb is not installed (apt-get install xvfb libgl1-mesa-dri)");
+    let Some(xvfb) = Xvfb::for_editor_test(70) else {
         return;
     };
-    // SAFETY: this test binary has this one test, so no other thread reads the environment.
-    unsafe { std::env::set_var("DISPLAY", &xvfb.display) };
 
     let mut host = Host::new();
     generate_a_phrase(&mut host);

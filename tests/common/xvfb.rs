@@ -49,3 +49,24 @@ impl Xvfb {
         panic!("Xvfb {display} did not come up in 10 s");
     }
 }
+
+impl Xvfb {
+    /// The server a test that opens the editor runs on, with `DISPLAY` set to it; `None` (the
+    /// test says it skipped) where Xvfb is not installed, except in CI (`CI=true`), where a
+    /// missing Xvfb fails the test. Call it only from a test binary with that one test: it sets
+    /// the process's environment.
+    pub fn for_editor_test(base: u32) -> Option<Xvfb> {
+        let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        let Some(xvfb) = Xvfb::start(base) else {
+            assert!(
+                !in_ci,
+                "Xvfb is not installed: .ci/run should have installed it"
+            );
+            eprintln!("skipped: Xvfb is not installed (apt-get install xvfb libgl1-mesa-dri)");
+            return None;
+        };
+        // SAFETY: each editor test binary has one test, so no other thread reads the environment.
+        unsafe { std::env::set_var("DISPLAY", &xvfb.display) };
+        Some(xvfb)
+    }
+}
