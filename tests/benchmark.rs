@@ -36,6 +36,30 @@ fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
+/// Trains a tiny binary model (input 8, hidden 12, decoder 8, one thread) on the slice into
+/// `model`, with `settings` added.
+fn train_tiny(model: &str, settings: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--kind",
+        "step",
+        "--benchmark",
+        SLICE,
+        "-o",
+        model,
+        "--input",
+        "8",
+        "--hidden",
+        "12",
+        "--decoder",
+        "8",
+        "--threads",
+        "1",
+    ];
+    args.extend_from_slice(settings);
+    continuo(&args)
+}
+
 fn tiny_config() -> Config {
     Config {
         steps_per_beat: 1,
@@ -194,33 +218,21 @@ fn trains_a_tiny_binary_model_on_a_slice_of_the_train_split() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("jsb.safetensors");
     let m = model.to_str().unwrap();
-    continuo(&[
-        "train",
-        "--kind",
-        "step",
-        "--benchmark",
-        SLICE,
-        "-o",
+    train_tiny(
         m,
-        "--epochs",
-        "6",
-        "--batch",
-        "2",
-        "--lr",
-        "0.01",
-        "--input",
-        "8",
-        "--hidden",
-        "12",
-        "--decoder",
-        "8",
-        "--prev-span",
-        "3",
-        "--below-span",
-        "3",
-        "--threads",
-        "1",
-    ]);
+        &[
+            "--epochs",
+            "6",
+            "--batch",
+            "2",
+            "--lr",
+            "0.01",
+            "--prev-span",
+            "3",
+            "--below-span",
+            "3",
+        ],
+    );
     let csv = std::fs::read_to_string(dir.path().join("jsb.csv")).unwrap();
     let val: Vec<f64> = csv
         .lines()
@@ -306,29 +318,7 @@ fn patience_stops_training_after_epochs_without_improvement() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("still.safetensors");
     let m = model.to_str().unwrap();
-    let out = continuo(&[
-        "train",
-        "--kind",
-        "step",
-        "--benchmark",
-        SLICE,
-        "-o",
-        m,
-        "--epochs",
-        "10",
-        "--patience",
-        "2",
-        "--lr",
-        "0",
-        "--input",
-        "8",
-        "--hidden",
-        "12",
-        "--decoder",
-        "8",
-        "--threads",
-        "1",
-    ]);
+    let out = train_tiny(m, &["--epochs", "10", "--patience", "2", "--lr", "0"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("stopping early"), "{err}");
     let csv = std::fs::read_to_string(dir.path().join("still.csv")).unwrap();
